@@ -1,0 +1,592 @@
+//! Accepting TCP connections into a fixed table of slots (Tornado's `tornado.tcpserver`).
+//!
+//! A [`TcpServer`] owns a listening socket, a `'static` table of connection [`Slot`]s and a
+//! `'static` [`BufferPool`]. What happens on a connection is a [`Protocol`]: a type with plain
+//! functions the server calls with the application context. The server does the rest:
+//!
+//! - accepts with `accept4` in a loop until `EAGAIN` (at most [`ACCEPT_BATCH`] per wake-up, so a
+//!   flood cannot starve established connections), non-blocking and close-on-exec;
+//! - when every slot is busy, switches the listener's interest off (no busy loop; the kernel
+//!   backlog holds newcomers) and back on when a slot frees;
+//! - on `EMFILE`/`ENFILE`/`ENOBUFS`/`ENOMEM` at accept — the classic trap where the listener
+//!   stays readable forever — switches the listener off for [`ACCEPT_BACKOFF_MS`] or until a
+//!   connection closes, so waiting clients cost no CPU;
+//! - on every event, lends the stream its buffers (or parks it when the pool is empty, with its
+//!   interest off, until buffers come back), calls [`Protocol::on_ready`], flushes, updates the
+//!   epoll interest, returns idle buffers and closes finished connections.
+
+mod conn;
+
+use core::net::SocketAddr;
+use core::time::Duration;
+
+use rustix::fd::OwnedFd;
+use rustix::io::Errno;
+use rustix::net::{AddressFamily, SendFlags, SocketFlags, SocketType};
+
+pub use conn::{ConnId, Connection, Slot};
+
+use crate::config::{LISTEN_BACKLOG, parse_or};
+use crate::fmt;
+use crate::ioloop::{Error, Interest, IoLoop, Ready, TimeoutId, Token};
+use crate::iostream::{BufferPool, IoStream, StreamError};
+
+/// Connections accepted per listener wake-up before other events get their turn.
+///
+/// Default 64. Set with `EDGELOOP_ACCEPT_BATCH`.
+pub const ACCEPT_BATCH: usize = parse_or(option_env!("EDGELOOP_ACCEPT_BATCH"), 64);
+
+/// How long accepting pauses after `EMFILE`/`ENFILE` (unless a connection closes first).
+///
+/// Default 100 ms. Set with `EDGELOOP_ACCEPT_BACKOFF_MS`.
+pub const ACCEPT_BACKOFF_MS: usize = parse_or(option_env!("EDGELOOP_ACCEPT_BACKOFF_MS"), 100);
+
+const NIL: u32 = u32::MAX;
+
+/// What a server does with its connections: plain functions called with the application context.
+///
+/// `Ctx` is the loop's context type; [`server`](Self::server) tells the server's generic
+/// handlers where the server lives inside it.
+pub trait Protocol: Sized + 'static {
+    /// The application context the loop runs with.
+    type Ctx: 'static;
+    /// Per-connection state, created with `Default` when a connection is accepted.
+    type Conn: Default + 'static;
+
+    /// The server inside the context.
+    fn server(ctx: &mut Self::Ctx) -> &mut TcpServer<Self>;
+
+    /// A connection was accepted into slot `id`.
+    fn on_connect(
+        _ctx: &mut Self::Ctx,
+        _lp: &mut IoLoop<Self::Ctx>,
+        _id: ConnId,
+    ) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// The connection has something to do: bytes arrived (or end of stream), or pending output
+    /// drained. The stream holds its buffers during this call. Returning `Err` closes the
+    /// connection at once (and the loop logs the error).
+    fn on_ready(
+        ctx: &mut Self::Ctx,
+        lp: &mut IoLoop<Self::Ctx>,
+        id: ConnId,
+        ready: Ready,
+    ) -> Result<(), Error>;
+
+    /// Every slot is busy and a client is waiting (already accepted, when
+    /// [`REJECT_RESPONSE`](Self::REJECT_RESPONSE) is set). Free a slot — close an idle
+    /// connection — and return `true` to serve it; `false` rejects it (or leaves it in the
+    /// backlog).
+    fn on_slots_full(_ctx: &mut Self::Ctx, _lp: &mut IoLoop<Self::Ctx>) -> bool {
+        false
+    }
+
+    /// With every slot busy and none freed: `Some(bytes)` accepts the waiting client, sends it
+    /// these bytes (best effort, non-blocking) and closes it — an HTTP server's `503`. `None`
+    /// (the default) stops accepting until a slot frees; the kernel backlog holds the clients.
+    const REJECT_RESPONSE: Option<&'static [u8]> = None;
+
+    /// The connection is closing (Tornado's close callback); its slot is freed right after.
+    fn on_close(_ctx: &mut Self::Ctx, _lp: &mut IoLoop<Self::Ctx>, _id: ConnId) {}
+}
+
+/// Why accepting is switched off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pause {
+    No,
+    SlotsFull,
+    Backoff(TimeoutId),
+    Stopped,
+}
+
+/// Counters kept by a server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ServerStats {
+    /// Connections accepted.
+    pub accepted: u64,
+    /// Connections closed.
+    pub closed: u64,
+    /// Connections open now.
+    pub active: usize,
+    /// Connections waiting for buffers now.
+    pub parked: usize,
+    /// Times a connection had to wait for buffers.
+    pub parks: u64,
+    /// Times accepting paused because every slot was busy.
+    pub slot_pauses: u64,
+    /// `accept` failures for lack of descriptors or memory (`EMFILE`, `ENFILE`, ...).
+    pub accept_errors: u64,
+    /// Accepted connections closed at once: no room in the handler table, or every slot busy
+    /// (after [`Protocol::REJECT_RESPONSE`] was sent).
+    pub rejected: u64,
+    /// Bytes sent on closed connections (add the live ones for a total).
+    pub bytes_sent: u64,
+}
+
+/// Tornado's `TCPServer`: a listener and a fixed table of connections. See the
+/// [module docs](self).
+pub struct TcpServer<P: Protocol> {
+    listener: Option<OwnedFd>,
+    slots: &'static mut [Slot<P::Conn>],
+    pool: &'static BufferPool,
+    free_head: u32,
+    pause: Pause,
+    park_cursor: usize,
+    nodelay: bool,
+    reuse_port: bool,
+    stats: ServerStats,
+}
+
+impl<P: Protocol> core::fmt::Debug for TcpServer<P> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TcpServer")
+            .field("slots", &self.slots.len())
+            .field("pause", &self.pause)
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl<P: Protocol> TcpServer<P> {
+    /// A server over `slots` (its maximum number of connections) and `pool`.
+    pub fn new(slots: &'static mut [Slot<P::Conn>], pool: &'static BufferPool) -> Self {
+        let n = slots.len();
+        for (i, s) in slots.iter_mut().enumerate() {
+            s.conn = None;
+            s.parked = false;
+            s.next_free = if i + 1 < n { (i + 1) as u32 } else { NIL };
+        }
+        TcpServer {
+            listener: None,
+            slots,
+            pool,
+            free_head: if n > 0 { 0 } else { NIL },
+            pause: Pause::No,
+            park_cursor: 0,
+            nodelay: true,
+            reuse_port: false,
+            stats: ServerStats::default(),
+        }
+    }
+
+    /// Sets `TCP_NODELAY` on accepted sockets (default on: responses are written whole, so
+    /// Nagle's algorithm only adds latency).
+    pub fn set_nodelay(&mut self, on: bool) {
+        self.nodelay = on;
+    }
+
+    /// Sets `SO_REUSEPORT` on the listener (default off), for several processes on one port.
+    pub fn set_reuse_port(&mut self, on: bool) {
+        self.reuse_port = on;
+    }
+
+    /// Binds and listens on `addr` (`SO_REUSEADDR`, backlog [`LISTEN_BACKLOG`]) and registers
+    /// the listener with the loop. Port 0 picks a free port: the bound address is returned.
+    pub fn listen(
+        &mut self,
+        lp: &mut IoLoop<P::Ctx>,
+        addr: SocketAddr,
+    ) -> Result<SocketAddr, Error> {
+        let family = match addr {
+            SocketAddr::V4(_) => AddressFamily::INET,
+            SocketAddr::V6(_) => AddressFamily::INET6,
+        };
+        let fd = rustix::net::socket_with(
+            family,
+            SocketType::STREAM,
+            SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+            None,
+        )?;
+        rustix::net::sockopt::set_socket_reuseaddr(&fd, true)?;
+        if self.reuse_port {
+            rustix::net::sockopt::set_socket_reuseport(&fd, true)?;
+        }
+        rustix::net::bind(&fd, &addr)?;
+        let backlog = i32::try_from(LISTEN_BACKLOG).unwrap_or(i32::MAX);
+        rustix::net::listen(&fd, backlog)?;
+        let local = rustix::net::getsockname(&fd)?;
+        let local = SocketAddr::try_from(local)
+            .map_err(|_| Error::Io(Errno::AFNOSUPPORT.raw_os_error()))?;
+        lp.add_handler(&fd, accept_ready::<P>, Token(0), Interest::READ)?;
+        self.listener = Some(fd);
+        self.pause = Pause::No;
+        fmt::info!("tcpserver: listening, {} slots", self.slots.len());
+        Ok(local)
+    }
+
+    /// Stops accepting and closes the listener; open connections carry on.
+    pub fn stop_listening(&mut self, lp: &mut IoLoop<P::Ctx>) {
+        if let Pause::Backoff(id) = self.pause {
+            lp.remove_timeout(id);
+        }
+        if let Some(fd) = self.listener.take() {
+            let _ = lp.remove_handler(&fd);
+        }
+        self.pause = Pause::Stopped;
+    }
+
+    /// Whether the listener is open.
+    pub fn is_listening(&self) -> bool {
+        self.listener.is_some()
+    }
+
+    /// The connection in slot `id`, if it is still that connection.
+    pub fn conn(&mut self, id: ConnId) -> Option<&mut Connection<P::Conn>> {
+        let s = self.slots.get_mut(id.index())?;
+        if s.generation != id.generation() {
+            return None;
+        }
+        s.conn.as_mut()
+    }
+
+    /// Ids of all open connections, for broadcasting (call `f` for each).
+    pub fn for_each_conn(&mut self, mut f: impl FnMut(ConnId, &mut Connection<P::Conn>)) {
+        for (i, s) in self.slots.iter_mut().enumerate() {
+            let generation = s.generation;
+            if let Some(c) = s.conn.as_mut() {
+                f(ConnId::new(i, generation), c);
+            }
+        }
+    }
+
+    /// The server's counters.
+    pub fn stats(&self) -> ServerStats {
+        self.stats
+    }
+
+    /// Connection slots (the most connections open at once).
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The buffer pool.
+    pub fn pool(&self) -> &'static BufferPool {
+        self.pool
+    }
+
+    /// After writing to connection `id` outside [`Protocol::on_ready`] (from a timer, say):
+    /// flushes, updates its epoll interest, and closes it if it is finished.
+    pub fn update(ctx: &mut P::Ctx, lp: &mut IoLoop<P::Ctx>, id: ConnId) -> Result<(), Error> {
+        finish::<P>(ctx, lp, id, Ok(()))
+    }
+
+    /// Closes connection `id` now (pending output is discarded), running [`Protocol::on_close`].
+    pub fn close(ctx: &mut P::Ctx, lp: &mut IoLoop<P::Ctx>, id: ConnId) {
+        if let Some(c) = P::server(ctx).conn(id) {
+            c.stream.abort();
+            let _ = finish::<P>(ctx, lp, id, Ok(()));
+        }
+    }
+
+    fn pause_accepting(&mut self, lp: &mut IoLoop<P::Ctx>, why: Pause) {
+        if let Some(fd) = self.listener.as_ref() {
+            let _ = lp.update_handler(fd, Interest::NONE);
+        }
+        self.pause = why;
+    }
+
+    fn resume_accepting(&mut self, lp: &mut IoLoop<P::Ctx>) {
+        match self.pause {
+            Pause::No | Pause::Stopped => return,
+            Pause::Backoff(id) => {
+                lp.remove_timeout(id);
+            }
+            Pause::SlotsFull => {}
+        }
+        if let Some(fd) = self.listener.as_ref() {
+            let _ = lp.update_handler(fd, Interest::READ);
+        }
+        self.pause = Pause::No;
+    }
+
+    fn park(&mut self, lp: &mut IoLoop<P::Ctx>, id: ConnId) {
+        let Some(slot) = self.slots.get_mut(id.index()) else {
+            return;
+        };
+        if slot.parked {
+            return;
+        }
+        if let Some(c) = slot.conn.as_ref() {
+            // A parked stream reads nothing, but output it already holds must still drain (and
+            // give its buffer back), or streams parked with output could hold the whole pool.
+            let want = if c.stream.is_writing() {
+                Interest::WRITE
+            } else {
+                Interest::NONE
+            };
+            let _ = lp.update_handler(c.stream.fd(), want);
+            slot.parked = true;
+            self.stats.parked += 1;
+            self.stats.parks += 1;
+        }
+    }
+
+    /// Wakes parked connections while the pool has buffers for them.
+    fn unpark(&mut self, lp: &mut IoLoop<P::Ctx>) {
+        let n = self.slots.len();
+        let mut scanned = 0;
+        while self.stats.parked > 0 && self.pool.available() >= 2 && scanned < n {
+            let i = self.park_cursor;
+            self.park_cursor = if i + 1 < n { i + 1 } else { 0 };
+            scanned += 1;
+            let slot = &mut self.slots[i];
+            if !slot.parked {
+                continue;
+            }
+            slot.parked = false;
+            self.stats.parked -= 1;
+            if let Some(c) = slot.conn.as_mut() {
+                if c.stream.acquire_buffers(self.pool) {
+                    // Level-triggered: the bytes that were waiting raise EPOLLIN again.
+                    let _ = lp.update_handler(c.stream.fd(), c.stream.desired_interest());
+                }
+            }
+        }
+    }
+
+    fn release(&mut self, lp: &mut IoLoop<P::Ctx>, id: ConnId) {
+        let free_head = self.free_head;
+        let Some(slot) = self.slots.get_mut(id.index()) else {
+            return;
+        };
+        let Some(conn) = slot.conn.take() else {
+            return;
+        };
+        let _ = lp.remove_handler(conn.stream.fd());
+        if slot.parked {
+            slot.parked = false;
+            self.stats.parked -= 1;
+        }
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.next_free = free_head;
+        self.free_head = id.index() as u32;
+        self.stats.closed += 1;
+        self.stats.active -= 1;
+        self.stats.bytes_sent = self
+            .stats
+            .bytes_sent
+            .saturating_add(conn.stream.bytes_sent());
+        let mut conn = conn;
+        conn.stream.release_all_buffers(self.pool);
+        drop(conn); // socket closed
+        self.resume_accepting(lp);
+        self.unpark(lp);
+    }
+}
+
+fn resume_after_backoff<P: Protocol>(
+    ctx: &mut P::Ctx,
+    lp: &mut IoLoop<P::Ctx>,
+    _: Token,
+) -> Result<(), Error> {
+    let srv = P::server(ctx);
+    if let Pause::Backoff(_) = srv.pause {
+        if let Some(fd) = srv.listener.as_ref() {
+            let _ = lp.update_handler(fd, Interest::READ);
+        }
+        srv.pause = Pause::No;
+    }
+    Ok(())
+}
+
+fn accept_ready<P: Protocol>(
+    ctx: &mut P::Ctx,
+    lp: &mut IoLoop<P::Ctx>,
+    _: Token,
+    _: Ready,
+) -> Result<(), Error> {
+    for round in 0..ACCEPT_BATCH {
+        let srv = P::server(ctx);
+        if srv.free_head == NIL && P::REJECT_RESPONSE.is_none() {
+            // This wake-up means a client waits (on the first round at least): the protocol may
+            // free a slot for it. Otherwise leave it in the kernel backlog, not accepted.
+            if round > 0 || !P::on_slots_full(ctx, lp) {
+                let srv = P::server(ctx);
+                srv.stats.slot_pauses += 1;
+                srv.pause_accepting(lp, Pause::SlotsFull);
+                return Ok(());
+            }
+        }
+        let srv = P::server(ctx);
+        let Some(listener) = srv.listener.as_ref() else {
+            return Ok(());
+        };
+        let (fd, peer) = match rustix::net::acceptfrom_with(
+            listener,
+            SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+        ) {
+            Ok(x) => x,
+            Err(Errno::AGAIN) => return Ok(()),
+            Err(Errno::INTR | Errno::CONNABORTED | Errno::PROTO) => continue,
+            Err(e @ (Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM)) => {
+                srv.stats.accept_errors += 1;
+                fmt::warning!(
+                    "tcpserver: accept failed (errno {}), backing off",
+                    e.raw_os_error()
+                );
+                let delay = Duration::from_millis(ACCEPT_BACKOFF_MS as u64);
+                match lp.call_later(delay, resume_after_backoff::<P>, Token(0)) {
+                    Ok(id) => srv.pause_accepting(lp, Pause::Backoff(id)),
+                    // No timer free: resume only when a connection closes.
+                    Err(_) => srv.pause_accepting(lp, Pause::SlotsFull),
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if srv.free_head == NIL && !P::on_slots_full(ctx, lp) {
+            // Every slot busy, none freed: answer and close (REJECT_RESPONSE is set here).
+            let srv = P::server(ctx);
+            srv.stats.rejected += 1;
+            reject(&fd, P::REJECT_RESPONSE.unwrap_or_default());
+            continue;
+        }
+        let srv = P::server(ctx);
+        if srv.nodelay {
+            let _ = rustix::net::sockopt::set_tcp_nodelay(&fd, true);
+        }
+        let index = srv.free_head as usize;
+        let slot = &mut srv.slots[index];
+        let id = ConnId::new(index, slot.generation);
+        if let Err(e) = lp.add_handler(&fd, conn_ready::<P>, id.token(), Interest::READ) {
+            srv.stats.rejected += 1;
+            fmt::warning!("tcpserver: cannot register connection: {}", e);
+            continue; // `fd` drops here: the client sees the connection close.
+        }
+        srv.free_head = slot.next_free;
+        slot.conn = Some(Connection {
+            stream: IoStream::new(fd),
+            state: P::Conn::default(),
+            peer: peer.and_then(|a| SocketAddr::try_from(a).ok()),
+        });
+        srv.stats.accepted += 1;
+        srv.stats.active += 1;
+        if let Err(e) = P::on_connect(ctx, lp, id) {
+            fmt::warning!("tcpserver: on_connect failed: {}", e);
+            TcpServer::<P>::close(ctx, lp, id);
+        }
+    }
+    Ok(())
+}
+
+/// Sends `bytes` to a client that cannot be served and closes it gracefully: the request it
+/// already sent is read and dropped first, so closing sends a FIN after the answer instead of a
+/// reset that could destroy the answer before the client reads it.
+fn reject(fd: &OwnedFd, bytes: &[u8]) {
+    let _ = rustix::net::send(fd, bytes, SendFlags::NOSIGNAL | SendFlags::DONTWAIT);
+    let _ = rustix::net::shutdown(fd, rustix::net::Shutdown::Write);
+    let mut scratch = [0u8; 1024];
+    for _ in 0..8 {
+        match rustix::net::recv(fd, &mut scratch, rustix::net::RecvFlags::DONTWAIT) {
+            Ok((n, _)) if n > 0 => {}
+            _ => break,
+        }
+    }
+}
+
+fn conn_ready<P: Protocol>(
+    ctx: &mut P::Ctx,
+    lp: &mut IoLoop<P::Ctx>,
+    token: Token,
+    ready: Ready,
+) -> Result<(), Error> {
+    let id = ConnId::from_token(token);
+    {
+        let srv = P::server(ctx);
+        let parked = srv.slots.get(id.index()).is_some_and(|s| s.parked);
+        let pool = srv.pool;
+        let Some(conn) = srv.conn(id) else {
+            return Ok(());
+        };
+        let s = &mut conn.stream;
+        if ready.is_readable() || ready.is_hup() || ready.is_error() {
+            s.set_readable();
+        }
+        if parked {
+            if ready.is_hup() || ready.is_error() {
+                s.abort();
+                return finish::<P>(ctx, lp, id, Ok(()));
+            }
+            if ready.is_writable() && s.is_writing() {
+                if s.flush().is_err() {
+                    return finish::<P>(ctx, lp, id, Ok(()));
+                }
+                let want = if s.is_writing() {
+                    Interest::WRITE
+                } else {
+                    Interest::NONE
+                };
+                let fd = s.fd();
+                let _ = lp.update_handler(fd, want);
+                if s.release_idle_buffers(pool) {
+                    srv.unpark(lp);
+                }
+            }
+            return Ok(());
+        }
+        if !s.acquire_buffers(pool) {
+            srv.park(lp, id);
+            return Ok(());
+        }
+        if s.is_writing() {
+            let _ = s.flush();
+        }
+        if s.closed() {
+            return finish::<P>(ctx, lp, id, Ok(()));
+        }
+    }
+    let r = P::on_ready(ctx, lp, id, ready);
+    finish::<P>(ctx, lp, id, r)
+}
+
+/// After the protocol ran: flush, re-arm, give back idle buffers, or close.
+fn finish<P: Protocol>(
+    ctx: &mut P::Ctx,
+    lp: &mut IoLoop<P::Ctx>,
+    id: ConnId,
+    r: Result<(), Error>,
+) -> Result<(), Error> {
+    let r = match r {
+        // End of stream, or a reset surfacing through the protocol, is the normal way a
+        // connection ends, not a failure to log; the stream is already marked closed.
+        Err(Error::Stream(StreamError::Closed | StreamError::Io(_))) => Ok(()),
+        other => other,
+    };
+    let srv = P::server(ctx);
+    let pool = srv.pool;
+    let Some(conn) = srv.conn(id) else {
+        return r;
+    };
+    let s = &mut conn.stream;
+    if r.is_err() {
+        s.abort();
+    }
+    if s.is_writing() && !s.closed() {
+        let _ = s.flush();
+    }
+    let stuck = s.read_buffer_full() && !s.is_writing();
+    let done = s.closed() || ((s.is_eof() || s.is_closing()) && !s.is_writing()) || stuck;
+    if done {
+        P::on_close(ctx, lp, id);
+        let srv = P::server(ctx);
+        srv.release(lp, id);
+        return r;
+    }
+    let want = s.desired_interest();
+    let fd = s.fd();
+    let res = lp.update_handler(fd, want);
+    let released = s.release_idle_buffers(pool);
+    if let Err(e) = res {
+        s.abort();
+        P::on_close(ctx, lp, id);
+        P::server(ctx).release(lp, id);
+        return Err(e);
+    }
+    if released && srv.stats.parked > 0 {
+        srv.unpark(lp);
+    }
+    r
+}

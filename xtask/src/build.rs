@@ -1,0 +1,182 @@
+//! `cargo xtask build --board NAME [--example EX] [--features LIST]`: a release build of one
+//! example with the board's cargo config fragment (`boards/NAME.toml`: target, CPU, capacities),
+//! followed by the size report of the produced binary.
+//!
+//! The binary's path is taken from cargo's JSON artifact messages, so it is right whatever the
+//! target directory; diagnostics are still rendered normally on stderr.
+
+use crate::install;
+use crate::process::{self, cargo};
+use crate::size;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// The example built when `--example` is not given (the status firmware will replace it).
+pub const DEFAULT_EXAMPLE: &str = "echo";
+
+/// Options of `cargo xtask build`.
+pub struct Options {
+    pub board: String,
+    pub example: String,
+    pub features: Option<String>,
+}
+
+/// Builds `opts.example` for `opts.board` and prints where the binary is and how big it is.
+pub fn run(root: &Path, opts: &Options) -> Result<(), String> {
+    let config = board_file(root, &opts.board)?;
+    let text =
+        fs::read_to_string(root.join(&config)).map_err(|e| format!("cannot read {config}: {e}"))?;
+    let triple =
+        build_target(&text).ok_or_else(|| format!("{config} has no `[build] target = \"...\"`"))?;
+    println!("board {} -> target {triple}", opts.board);
+    install::ensure_targets(&[triple.as_str()])?;
+    install::ensure_packages(&install::link_packages(&triple))?;
+
+    let mut cmd = cargo(root);
+    cmd.args([
+        "build",
+        "--release",
+        "--config",
+        &config,
+        "--example",
+        &opts.example,
+    ]);
+    if let Some(f) = &opts.features {
+        cmd.args(["--features", f]);
+    }
+    cmd.arg("--message-format=json-render-diagnostics");
+    println!("$ {}", process::describe(&cmd));
+    let json = process::output(&mut cmd).map_err(|e| {
+        format!(
+            "build of example `{}` for board `{}` failed: {e}",
+            opts.example, opts.board
+        )
+    })?;
+    let binary = executable(&json, &opts.example).ok_or_else(|| {
+        format!(
+            "cargo reported no executable for example `{}`",
+            opts.example
+        )
+    })?;
+    println!();
+    size::print_report(&binary)
+}
+
+/// `boards/NAME.toml`, relative to the root, after checking it exists.
+fn board_file(root: &Path, board: &str) -> Result<String, String> {
+    let valid = !board.is_empty()
+        && board
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let rel = format!("boards/{board}.toml");
+    if valid && root.join(&rel).is_file() {
+        return Ok(rel);
+    }
+    let mut known: Vec<String> = fs::read_dir(root.join("boards"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    let name = e.file_name().into_string().ok()?;
+                    name.strip_suffix(".toml").map(str::to_string)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    known.sort();
+    Err(format!(
+        "unknown board `{board}`; boards: {}",
+        known.join(", ")
+    ))
+}
+
+/// The `target` of the `[build]` table in a board's TOML (a line-level reader: the board files
+/// keep `target = "..."` on one line).
+pub fn build_target(toml: &str) -> Option<String> {
+    let mut table = String::new();
+    for line in toml.lines() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if let Some(h) = line.strip_prefix('[') {
+            table = h.trim_end_matches(']').trim().to_string();
+            continue;
+        }
+        if table != "build" {
+            continue;
+        }
+        if let Some((k, v)) = line.split_once('=')
+            && k.trim() == "target"
+        {
+            return Some(v.trim().trim_matches('"').to_string());
+        }
+    }
+    None
+}
+
+/// The `executable` of the last compiler-artifact message whose file name is `name`.
+fn executable(json: &str, name: &str) -> Option<PathBuf> {
+    json.lines()
+        .filter(|l| l.contains("\"reason\":\"compiler-artifact\""))
+        .filter_map(|l| json_string(l, "executable"))
+        .map(PathBuf::from)
+        .rfind(|p| p.file_name().is_some_and(|f| f == name))
+}
+
+/// The string value of `"key":"..."` in one line of JSON (`None` for `null` or absent).
+fn json_string(line: &str, key: &str) -> Option<String> {
+    let pattern = format!("\"{key}\":\"");
+    let start = line.find(&pattern)? + pattern.len();
+    let mut out = String::new();
+    let mut chars = line[start..].chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return Some(out),
+            '\\' => match chars.next()? {
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                'u' => {
+                    let hex: String = chars.by_ref().take(4).collect();
+                    out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+                }
+                other => out.push(other), // \" \\ \/
+            },
+            c => out.push(c),
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{build_target, executable, json_string};
+    use std::path::PathBuf;
+
+    #[test]
+    fn reads_board_target() {
+        let toml = "# board\n[build]\ntarget = \"aarch64-unknown-linux-musl\" # 64-bit\n\
+                    [target.aarch64-unknown-linux-musl]\ntarget = \"nope\"\n";
+        assert_eq!(
+            build_target(toml).as_deref(),
+            Some("aarch64-unknown-linux-musl")
+        );
+        assert_eq!(build_target("[env]\ntarget = \"x\"\n"), None);
+    }
+
+    #[test]
+    fn finds_executable_in_cargo_json() {
+        let json = concat!(
+            r#"{"reason":"compiler-artifact","target":{"name":"edgeloop"},"executable":null}"#,
+            "\n",
+            r#"{"reason":"compiler-artifact","executable":"/t/a b/release/examples/echo","fresh":true}"#,
+            "\n",
+            r#"{"reason":"build-finished","success":true}"#,
+        );
+        assert_eq!(
+            executable(json, "echo"),
+            Some(PathBuf::from("/t/a b/release/examples/echo"))
+        );
+        assert_eq!(executable(json, "status"), None);
+        assert_eq!(
+            json_string(r#"{"k":"a\"b\\c\u0041"}"#, "k").as_deref(),
+            Some("a\"b\\cA")
+        );
+    }
+}

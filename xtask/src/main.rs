@@ -1,0 +1,159 @@
+//! `cargo xtask`: the project's build, test and size-report driver.
+//!
+//! Invoked through the alias in `.cargo/config.toml` (`cargo xtask ...`). This file only parses
+//! the command line and dispatches to the subcommand modules:
+//!
+//! - [`test`]: the full check pipeline (`cargo xtask test [--no-qemu] [--keep-going]`).
+//! - [`build`]: a release build for one board (`cargo xtask build --board NAME [--example EX]`).
+//! - [`size`] (with the [`elf`] reader): the section-size report (`cargo xtask size ELF`).
+//!
+//! Plain std Rust, no external crates, so it builds on a fresh machine before anything else.
+
+mod build;
+mod elf;
+mod install;
+mod nostd;
+mod process;
+mod size;
+mod steps;
+mod test;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  test [--no-qemu] [--keep-going]
+        install missing targets/components/packages, then run fmt, clippy, doc,
+        the no_std guard, cross builds, host tests and (unless --no-qemu) the
+        test suite under qemu-aarch64 / qemu-arm user emulation.
+        --keep-going runs every step even after one fails.
+  build --board NAME [--example EX] [--features LIST]
+        release build of an example (default: echo) with boards/NAME.toml,
+        then a report of the binary's size and .text/.data/.bss.
+  size ELF
+        the section-size report for any ELF file (32/64-bit, any machine).
+  help
+        this text.
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(code) => code,
+        Err(msg) => {
+            eprintln!("xtask: error: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<ExitCode, String> {
+    let Some((cmd, rest)) = args.split_first() else {
+        eprint!("{USAGE}");
+        return Ok(ExitCode::FAILURE);
+    };
+    match cmd.as_str() {
+        "test" => {
+            let mut opts = test::Options::default();
+            for a in rest {
+                match a.as_str() {
+                    "--no-qemu" => opts.no_qemu = true,
+                    "--keep-going" => opts.keep_going = true,
+                    other => return Err(unknown(other, "test")),
+                }
+            }
+            Ok(test::run_all(&repo_root(), &opts))
+        }
+        "build" => {
+            let opts = parse_build(rest)?;
+            build::run(&repo_root(), &opts)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        "size" => match rest {
+            [path] => {
+                size::print_report(Path::new(path))?;
+                Ok(ExitCode::SUCCESS)
+            }
+            _ => Err("`size` takes exactly one ELF path".into()),
+        },
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+    }
+}
+
+/// Parses `--board NAME [--example EX] [--features LIST]` (also the `--flag=value` forms).
+fn parse_build(rest: &[String]) -> Result<build::Options, String> {
+    let mut board = None;
+    let mut example = None;
+    let mut features = None;
+    let mut it = rest.iter();
+    while let Some(a) = it.next() {
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+            _ => (a.as_str(), None),
+        };
+        let slot = match flag {
+            "--board" => &mut board,
+            "--example" => &mut example,
+            "--features" => &mut features,
+            other => return Err(unknown(other, "build")),
+        };
+        let value = match inline {
+            Some(v) => v,
+            None => it
+                .next()
+                .cloned()
+                .ok_or_else(|| format!("`{flag}` needs a value"))?,
+        };
+        *slot = Some(value);
+    }
+    Ok(build::Options {
+        board: board.ok_or("`build` needs `--board NAME` (see boards/README.md)")?,
+        example: example.unwrap_or_else(|| build::DEFAULT_EXAMPLE.to_string()),
+        features,
+    })
+}
+
+fn unknown(arg: &str, cmd: &str) -> String {
+    format!("unknown option `{arg}` for `{cmd}`\n\n{USAGE}")
+}
+
+/// The workspace root: the parent of this package's manifest directory.
+fn repo_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_build;
+
+    fn args(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn build_args_defaults_and_forms() {
+        let o = parse_build(&args(&["--board", "stm32mp1"])).unwrap();
+        assert_eq!((o.board.as_str(), o.example.as_str()), ("stm32mp1", "echo"));
+        assert_eq!(o.features, None);
+        let o = parse_build(&args(&["--example=status", "--board=x86_64-host"])).unwrap();
+        assert_eq!(
+            (o.board.as_str(), o.example.as_str()),
+            ("x86_64-host", "status")
+        );
+    }
+
+    #[test]
+    fn build_args_errors() {
+        assert!(parse_build(&args(&[])).is_err());
+        assert!(parse_build(&args(&["--board"])).is_err());
+        assert!(parse_build(&args(&["--board", "a", "--bogus", "b"])).is_err());
+    }
+}
