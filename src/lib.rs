@@ -21,6 +21,7 @@
 //! | `StreamClosedError`, `UnsatisfiableReadError` | [`iostream::StreamError::Closed`], [`iostream::StreamError::Unsatisfiable`] |
 //! | `set_close_callback` | [`tcpserver::Protocol::on_close`] |
 //! | `tcpserver.TCPServer` | [`tcpserver::TcpServer`] with a [`tcpserver::Protocol`] |
+//! | `httputil`, `http1connection` parsing | [`http`] — strict HTTP/1.1 framing on `httparse` |
 //!
 //! Tornado stores closures; a `no_std` loop cannot box them. Handlers here are plain `fn`
 //! pointers plus a small copyable [`ioloop::Token`]. The loop is generic over the application's
@@ -101,7 +102,8 @@
 //! ## Layers
 //!
 //! Each module only calls the one below it: [`tcpserver`] → [`iostream`] → [`ioloop`] →
-//! `rustix` (raw Linux system calls, no libc needed for I/O).
+//! `rustix` (raw Linux system calls, no libc needed for I/O). [`http`] holds the pure,
+//! I/O-free HTTP/1.1 pieces the HTTP server is built from.
 //!
 //! ## Features
 //!
@@ -118,6 +120,8 @@ pub mod config;
 #[cfg(feature = "firmware")]
 pub mod firmware;
 mod fmt;
+pub mod http;
+pub mod httpserver;
 pub mod ioloop;
 pub mod iostream;
 pub mod tcpserver;

@@ -1,0 +1,118 @@
+//! Tornado's `hello_world.py`, line for line, as edgeloop firmware.
+//!
+//! ```python
+//! class MainHandler(tornado.web.RequestHandler):
+//!     def get(self):
+//!         self.write("Hello, world")
+//!
+//! def make_app():
+//!     return tornado.web.Application([(r"/", MainHandler)])
+//!
+//! async def main():
+//!     app = make_app()
+//!     app.listen(8888)
+//!     await asyncio.Event().wait()
+//! ```
+//!
+//! ```text
+//! cargo run --release --features firmware --example hello_world -- [--port N] [--host A.B.C.D]
+//! ```
+
+#![no_std]
+#![no_main]
+
+use core::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+
+use edgeloop::config::{BUFFER_COUNT, BUFFER_SIZE, MAX_CONNECTIONS};
+use edgeloop::firmware::{Args, stderr, stdout, write_fmt};
+use edgeloop::http::Method;
+use edgeloop::httpserver::{HttpApp, HttpConn, HttpServer, Request, Response};
+use edgeloop::ioloop::{Error, IoLoop, Signal};
+use edgeloop::iostream::BufferPool;
+use edgeloop::tcpserver::Slot;
+use static_cell::{ConstStaticCell, StaticCell};
+
+edgeloop::firmware_main!(main_entry);
+
+static LOOP: StaticCell<IoLoop<App>> = StaticCell::new();
+static SLOTS: StaticCell<[Slot<HttpConn>; MAX_CONNECTIONS]> = StaticCell::new();
+static REGION: ConstStaticCell<[u8; BUFFER_SIZE * BUFFER_COUNT]> =
+    ConstStaticCell::new([0; BUFFER_SIZE * BUFFER_COUNT]);
+static POOL: StaticCell<BufferPool> = StaticCell::new();
+
+struct App {
+    http: HttpServer<App>,
+}
+
+/// `MainHandler.get`: `self.write("Hello, world")`.
+fn main_handler_get(resp: &mut Response<'_>) {
+    let _ = resp.write(b"Hello, world");
+}
+
+impl HttpApp for App {
+    fn http(&mut self) -> &mut HttpServer<App> {
+        &mut self.http
+    }
+
+    /// `tornado.web.Application([(r"/", MainHandler)])`.
+    fn on_request(&mut self, _: &mut IoLoop<App>, req: &Request<'_>, resp: &mut Response<'_>) {
+        match (req.path, req.method) {
+            ("/", Method::Get | Method::Head) => main_handler_get(resp),
+            ("/", _) => {
+                let _ = resp.set_status(405);
+                let _ = resp.set_header("Allow", b"GET, HEAD");
+            }
+            _ => {
+                let _ = resp.set_status(404);
+            }
+        }
+    }
+}
+
+fn on_signal(app: &mut App, lp: &mut IoLoop<App>, _: Signal) -> Result<(), Error> {
+    app.http.stop_listening(lp);
+    lp.stop();
+    Ok(())
+}
+
+fn run(addr: SocketAddrV4) -> Result<(), Error> {
+    let pool = BufferPool::new(REGION.take(), BUFFER_SIZE).map_err(|_| Error::App(1))?;
+    let pool: &'static BufferPool = POOL.init(pool);
+    let lp = LOOP.init_with(IoLoop::new);
+    let slots = SLOTS.init_with(|| [const { Slot::new() }; MAX_CONNECTIONS]);
+    let mut app = App {
+        http: HttpServer::new(slots, pool),
+    };
+    lp.handle_signals(&[Signal::Interrupt, Signal::Terminate], on_signal)?;
+    // `app.listen(8888)`
+    let bound = app.http.listen(lp, SocketAddr::V4(addr))?;
+    write_fmt(stdout(), format_args!("listening on {bound}\n"));
+    // `await asyncio.Event().wait()`
+    lp.start(&mut app)
+}
+
+fn main_entry(args: Args) -> i32 {
+    let mut addr = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8888);
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let ok = match (flag, it.next()) {
+            ("--port", Some(v)) => v.parse().map(|p| addr.set_port(p)).is_ok(),
+            ("--host", Some(v)) => v.parse().map(|h| addr.set_ip(h)).is_ok(),
+            _ => false,
+        };
+        if !ok {
+            write_fmt(
+                stderr(),
+                format_args!("usage: hello_world [--port N] [--host A.B.C.D]\n"),
+            );
+            return 2;
+        }
+    }
+    match run(addr) {
+        Ok(()) => 0,
+        Err(e) => {
+            write_fmt(stderr(), format_args!("hello_world: cannot start: {e}\n"));
+            1
+        }
+    }
+}

@@ -1,0 +1,334 @@
+//! The HTTP/1.1 connection state machine: parse, frame the body, dispatch, answer, repeat.
+//!
+//! Runs each time the connection is ready. It lends the stream's buffers out, answers every
+//! complete request already in the read buffer in order (pipelining: all responses go into the
+//! write buffer and leave in one system call when the server flushes), and stops when a request
+//! is incomplete, the write buffer lacks room for another response, a static body is queued, or
+//! the connection must close.
+
+use core::net::SocketAddr;
+
+use crate::http::{
+    ChunkedDecoder, EMPTY_HEADER, Framing, IMF_FIXDATE_LEN, MAX_BODY_BYTES, MAX_HEADERS, Method,
+    parse_head,
+};
+use crate::ioloop::{Error, IoLoop};
+use crate::iostream::Lent;
+use crate::tcpserver::ConnId;
+
+use super::conn::{HttpConn, Phase};
+use super::request::{Request, forwarded_ip};
+use super::response::{Finish, MAX_RESPONSE_HEAD, Response, simple};
+use super::{HttpApp, secs};
+
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// Write-buffer room needed before another request is parsed.
+const ROOM: usize = MAX_RESPONSE_HEAD + 64;
+
+/// What one parsing step decided.
+enum Step {
+    /// Nothing more can be done until more bytes arrive (or output drains).
+    Wait,
+    /// A request was answered; look for the next one.
+    Next,
+    /// Stop reading: the connection closes once its output drains.
+    Close,
+    /// The handler deferred its response.
+    Deferred,
+}
+
+/// Everything `step` needs besides the buffers.
+struct Ctx<'a> {
+    id: ConnId,
+    date: &'a [u8; IMF_FIXDATE_LEN],
+    eof: bool,
+    peer: Option<SocketAddr>,
+    xheaders: bool,
+    clock: u32,
+}
+
+pub(crate) fn on_ready<A: HttpApp>(
+    ctx: &mut A,
+    lp: &mut IoLoop<A>,
+    id: ConnId,
+) -> Result<(), Error> {
+    loop {
+        let srv = ctx.http();
+        let clock = srv.clock;
+        let xheaders = srv.xheaders;
+        let date = srv.date;
+        let Some(conn) = srv.tcp.conn(id) else {
+            return Ok(());
+        };
+        if conn.stream.is_closing() {
+            return Ok(());
+        }
+        {
+            let mut rd = conn.stream.reader();
+            if rd.buffered().len() < rd.capacity() {
+                rd.fill()?;
+            }
+        }
+        if conn.state.phase == Phase::Deferred {
+            // The application owns the response; reading above still notices a client that
+            // went away (end of stream closes the connection) and drains readiness.
+            return Ok(());
+        }
+        let eof = conn.stream.is_eof();
+        let Some(mut l) = conn.stream.lend() else {
+            // A static body is still queued: send it now; carry on if it drained at once (no
+            // writable event would come to resume the requests waiting in the buffer).
+            if conn.stream.is_writing() && conn.stream.flush()? {
+                continue;
+            }
+            return Ok(());
+        };
+        if l.rend == l.rstart {
+            conn.stream.restore(l);
+            if eof {
+                conn.stream.close();
+            }
+            return Ok(());
+        }
+        let mut st = conn.state;
+        let peer = conn.peer;
+        if st.phase == Phase::Idle {
+            st.phase = Phase::Head;
+            st.deadline = clock.saturating_add(secs(crate::http::HEAD_TIMEOUT_MS));
+        }
+        st.last_active = clock;
+        if l.wbuf.len() - l.wend < ROOM && l.wstart > 0 {
+            l.wbuf.copy_within(l.wstart..l.wend, 0);
+            l.wend -= l.wstart;
+            l.wstart = 0;
+        }
+        if l.wbuf.len() - l.wend < ROOM {
+            // The write buffer is full of responses: send them, and carry on if they drained at
+            // once; otherwise the writable event resumes this loop.
+            conn.state = st;
+            conn.stream.restore(l);
+            if conn.stream.flush()? {
+                continue;
+            }
+            return Ok(());
+        }
+        let (step, tail) = {
+            let c = Ctx {
+                id,
+                date: &date,
+                eof,
+                peer,
+                xheaders,
+                clock,
+            };
+            step::<A>(ctx, lp, &mut l, &mut st, &c)
+        };
+        let srv = ctx.http();
+        let Some(conn) = srv.tcp.conn(id) else {
+            return Ok(());
+        };
+        conn.state = st;
+        conn.stream.restore(l);
+        if !tail.is_empty() {
+            // `lend` succeeded, so no other tail is queued.
+            let _ = conn.stream.write_static(tail);
+        }
+        match step {
+            Step::Next => continue,
+            Step::Wait | Step::Deferred => return Ok(()),
+            Step::Close => {
+                conn.stream.close();
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Writes an error response and asks for the connection to close.
+fn fail(l: &mut Lent, date: &[u8], status: u16, extra: &[u8]) -> Step {
+    if let Some(n) = simple(&mut l.wbuf[l.wend..], status, date, true, extra) {
+        l.wend += n;
+    }
+    l.rstart = l.rend;
+    Step::Close
+}
+
+/// Enters the body phase (once) and asks for `100 Continue` if the client waits for it.
+fn await_body(l: &mut Lent, st: &mut HttpConn, expect_continue: bool, clock: u32) {
+    if st.phase != Phase::Body {
+        st.phase = Phase::Body;
+        st.deadline = clock.saturating_add(secs(crate::http::BODY_TIMEOUT_MS));
+    }
+    if expect_continue && !st.continue_sent && l.wbuf.len() - l.wend >= CONTINUE.len() {
+        l.wbuf[l.wend..l.wend + CONTINUE.len()].copy_from_slice(CONTINUE);
+        l.wend += CONTINUE.len();
+        st.continue_sent = true;
+    }
+}
+
+fn step<A: HttpApp>(
+    app: &mut A,
+    lp: &mut IoLoop<A>,
+    l: &mut Lent,
+    st: &mut HttpConn,
+    c: &Ctx<'_>,
+) -> (Step, &'static [u8]) {
+    let date = &c.date[..];
+    // Chunked bodies are de-chunked in place first (that needs the buffer mutable), then the
+    // head is parsed again, immutably, for the handler.
+    let mut chunked_total = None;
+    {
+        let mut headers = [EMPTY_HEADER; MAX_HEADERS];
+        let data = &l.rbuf[l.rstart..l.rend];
+        let head = match parse_head(data, &mut headers) {
+            Ok(Some(h)) => h,
+            Ok(None) if c.eof => return (Step::Close, &[]),
+            Ok(None) if data.len() == l.rbuf.len() => return (fail(l, date, 431, b""), &[]),
+            Ok(None) => return (Step::Wait, &[]),
+            Err(e) => return (fail(l, date, e.status(), b""), &[]),
+        };
+        let (head_len, framing, expect) = (head.len, head.framing, head.expect_continue);
+        match framing {
+            Framing::None => {}
+            Framing::ContentLength(n) => {
+                let need = usize::try_from(n)
+                    .ok()
+                    .and_then(|n| n.checked_add(head_len));
+                let Some(need) = need.filter(|&need| need <= l.rbuf.len()) else {
+                    return (fail(l, date, 413, b""), &[]);
+                };
+                if data.len() < need {
+                    if c.eof {
+                        return (Step::Close, &[]);
+                    }
+                    await_body(l, st, expect, c.clock);
+                    return (Step::Wait, &[]);
+                }
+            }
+            Framing::Chunked => {
+                let mut dec = st
+                    .chunked
+                    .unwrap_or(ChunkedDecoder::new(MAX_BODY_BYTES as u64));
+                let body_at = l.rstart + head_len;
+                let from = body_at + st.decoded as usize;
+                let p = match dec.decode(&mut l.rbuf[from..l.rend]) {
+                    Ok(p) => p,
+                    Err(e) => return (fail(l, date, e.status(), b""), &[]),
+                };
+                // Close the gap between the decoded bytes and the raw bytes still to come.
+                l.rbuf
+                    .copy_within(from + p.consumed..l.rend, from + p.produced);
+                l.rend -= p.consumed - p.produced;
+                st.decoded += p.produced as u32;
+                if !p.done {
+                    st.chunked = Some(dec);
+                    if c.eof {
+                        return (Step::Close, &[]);
+                    }
+                    if l.rend - l.rstart == l.rbuf.len() {
+                        return (fail(l, date, 413, b""), &[]);
+                    }
+                    await_body(l, st, expect, c.clock);
+                    return (Step::Wait, &[]);
+                }
+                st.chunked = None;
+                chunked_total = Some((head_len, st.decoded as usize));
+            }
+        }
+    }
+
+    let mut headers = [EMPTY_HEADER; MAX_HEADERS];
+    let data = &l.rbuf[l.rstart..l.rend];
+    let head_bytes = match chunked_total {
+        Some((head_len, _)) => &data[..head_len],
+        None => data,
+    };
+    let Ok(Some(head)) = parse_head(head_bytes, &mut headers) else {
+        return (fail(l, date, 400, b""), &[]);
+    };
+    let (body, total) = match (chunked_total, head.framing) {
+        (Some((h, n)), _) => (&data[h..h + n], h + n),
+        (None, Framing::ContentLength(n)) => {
+            let end = head.len + n as usize;
+            (&data[head.len..end], end)
+        }
+        (None, _) => (&data[head.len..head.len], head.len),
+    };
+    if head.method == Method::Other {
+        return (fail_after(l, total, date, 501), &[]);
+    }
+    let (path, query) = match head.path.split_once('?') {
+        Some((p, q)) => (p, q),
+        None => (head.path, ""),
+    };
+    let remote = if c.xheaders {
+        forwarded_ip(head.headers)
+            .map(|ip| SocketAddr::new(ip, c.peer.map_or(0, |p| p.port())))
+            .or(c.peer)
+    } else {
+        c.peer
+    };
+    let req = Request {
+        method: head.method,
+        target: head.target,
+        path,
+        query,
+        version: head.version,
+        headers: head.headers,
+        body,
+        remote,
+        conn: c.id,
+        keep_alive: head.keep_alive,
+    };
+    let Some(mut resp) = Response::new(&mut l.wbuf[l.wend..]) else {
+        return (Step::Wait, &[]);
+    };
+    A::on_request(app, lp, &req, &mut resp);
+    let keep = req.keep_alive && !resp.closes_connection();
+    let http10 = req.version == 0;
+    let head_only = req.method == Method::Head;
+    st.requests = st.requests.wrapping_add(1);
+    st.continue_sent = false;
+    st.decoded = 0;
+    if resp.is_deferred() {
+        st.phase = Phase::Deferred;
+        st.deadline = 0;
+        st.deferred_keep_alive = keep;
+        st.deferred_http10 = http10;
+        st.deferred_head = head_only;
+        l.rstart += total;
+        return (Step::Deferred, &[]);
+    }
+    let status = resp.status();
+    let f = Finish {
+        date,
+        keep_alive: keep,
+        http10,
+        head_only,
+    };
+    let (n, tail) = resp.finish(&f);
+    l.wend += n;
+    l.rstart += total;
+    st.phase = Phase::Idle;
+    st.deadline = c.clock.saturating_add(secs(crate::http::IDLE_TIMEOUT_MS));
+    let stats = &mut app.http().stats;
+    stats.requests += 1;
+    if status >= 500 {
+        stats.responses_5xx += 1;
+    } else if status >= 400 {
+        stats.responses_4xx += 1;
+    }
+    if keep {
+        (Step::Next, tail)
+    } else {
+        (Step::Close, tail)
+    }
+}
+
+/// An error for a request whose framing is known: it is consumed, then the error is answered
+/// and the connection closes.
+fn fail_after(l: &mut Lent, total: usize, date: &[u8], status: u16) -> Step {
+    l.rstart += total;
+    fail(l, date, status, b"")
+}
