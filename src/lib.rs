@@ -109,6 +109,7 @@
 //!
 //! - `defmt`: log through [`defmt`](https://docs.rs/defmt) (decoded on the host with
 //!   `defmt-print`). Off by default; when off, logging compiles to nothing.
+//! - `status`: `/proc` and `/sys` readers for the on-device status page.
 //! - `firmware`: `firmware_main!` and helpers for `#![no_std]`, `#![no_main]` binaries.
 
 #![cfg_attr(not(test), no_std)]
@@ -124,4 +125,6 @@ pub mod http;
 pub mod httpserver;
 pub mod ioloop;
 pub mod iostream;
+#[cfg(feature = "status")]
+pub mod status;
 pub mod tcpserver;
