@@ -16,6 +16,9 @@ pub enum Phase {
     /// A handler parked the request ([`Response::defer`](super::Response)); the application
     /// finishes it later.
     Deferred,
+    /// The response head is sent and its body streams in chunks fed by the application
+    /// ([`Response::stream`](super::Response::stream)), e.g. Server-Sent Events.
+    Streaming,
 }
 
 /// The HTTP server's state for one connection.
@@ -41,6 +44,8 @@ pub struct HttpConn {
     pub(crate) deferred_keep_alive: bool,
     pub(crate) deferred_http10: bool,
     pub(crate) deferred_head: bool,
+    /// Streaming body framed with chunked encoding (else delimited by closing: HTTP/1.0).
+    pub(crate) stream_chunked: bool,
 }
 
 impl HttpConn {

@@ -24,7 +24,7 @@ use super::{HttpApp, secs};
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// Write-buffer room needed before another request is parsed.
-const ROOM: usize = MAX_RESPONSE_HEAD + 64;
+pub(crate) const ROOM: usize = MAX_RESPONSE_HEAD + 64;
 
 /// What one parsing step decided.
 enum Step {
@@ -58,6 +58,7 @@ pub(crate) fn on_ready<A: HttpApp>(
         let clock = srv.clock;
         let xheaders = srv.xheaders;
         let date = srv.date;
+        let pool = srv.tcp.pool();
         let Some(conn) = srv.tcp.conn(id) else {
             return Ok(());
         };
@@ -70,12 +71,23 @@ pub(crate) fn on_ready<A: HttpApp>(
                 rd.fill()?;
             }
         }
-        if conn.state.phase == Phase::Deferred {
+        if matches!(conn.state.phase, Phase::Deferred | Phase::Streaming) {
             // The application owns the response; reading above still notices a client that
-            // went away (end of stream closes the connection) and drains readiness.
+            // went away (end of stream closes the connection) and drains readiness. Requests
+            // pipelined behind it wait in the buffer; once it is full, reading pauses.
+            if conn.stream.read_buffer_full() {
+                conn.stream.pause_reading();
+            }
             return Ok(());
         }
+        conn.stream.resume_reading();
         let eof = conn.stream.is_eof();
+        if !conn.stream.acquire_buffers(pool) {
+            // Called outside a readiness event (a stream ended, a deferred answer went out)
+            // with the pool dry: wait parked; unparking runs this again.
+            srv.tcp.park(lp, id);
+            return Ok(());
+        }
         let Some(mut l) = conn.stream.lend() else {
             // A static body is still queued: send it now; carry on if it drained at once (no
             // writable event would come to resume the requests waiting in the buffer).
@@ -102,6 +114,12 @@ pub(crate) fn on_ready<A: HttpApp>(
             l.wbuf.copy_within(l.wstart..l.wend, 0);
             l.wend -= l.wstart;
             l.wstart = 0;
+        }
+        if l.wbuf.len() < ROOM {
+            // Cannot hold a single response (HttpServer::listen refuses such pools).
+            conn.stream.restore(l);
+            conn.stream.abort();
+            return Ok(());
         }
         if l.wbuf.len() - l.wend < ROOM {
             // The write buffer is full of responses: send them, and carry on if they drained at
@@ -301,6 +319,10 @@ fn step<A: HttpApp>(
         return (Step::Deferred, &[]);
     }
     let status = resp.status();
+    let streaming = resp.is_streaming()
+        && !head_only
+        && !resp.failed()
+        && !matches!(status, 100..=199 | 204 | 304);
     let f = Finish {
         date,
         keep_alive: keep,
@@ -310,6 +332,14 @@ fn step<A: HttpApp>(
     let (n, tail) = resp.finish(&f);
     l.wend += n;
     l.rstart += total;
+    if streaming {
+        st.phase = Phase::Streaming;
+        st.deadline = 0;
+        st.stream_chunked = !http10;
+        st.deferred_keep_alive = keep && !http10;
+        app.http().stats.requests += 1;
+        return (Step::Deferred, tail);
+    }
     st.phase = Phase::Idle;
     st.deadline = c.clock.saturating_add(secs(crate::http::IDLE_TIMEOUT_MS));
     let stats = &mut app.http().stats;

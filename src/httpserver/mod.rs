@@ -55,6 +55,7 @@ mod conn;
 mod dispatch;
 mod request;
 mod response;
+mod stream;
 mod sweep;
 
 use core::marker::PhantomData;
@@ -148,8 +149,17 @@ impl<A: HttpApp> HttpServer<A> {
         s
     }
 
+    /// The smallest pool buffer an HTTP server can work with: one response head
+    /// ([`MAX_RESPONSE_HEAD`]) plus a small body. Request heads must also fit in one buffer.
+    pub const MIN_BUFFER_SIZE: usize = dispatch::ROOM;
+
     /// Binds and listens (see [`TcpServer::listen`]); returns the bound address.
+    /// `Err(InvalidConfig)` if the pool's buffers are smaller than
+    /// [`MIN_BUFFER_SIZE`](Self::MIN_BUFFER_SIZE).
     pub fn listen(&mut self, lp: &mut IoLoop<A>, addr: SocketAddr) -> Result<SocketAddr, Error> {
+        if self.tcp.pool().buffer_size() < Self::MIN_BUFFER_SIZE {
+            return Err(Error::InvalidConfig);
+        }
         self.tcp.listen(lp, addr)
     }
 

@@ -18,7 +18,7 @@ use core::fmt;
 
 use crate::config::parse_or;
 use crate::http::fields::{is_field_value_byte, is_token};
-use crate::http::itoa::{DEC_U64_LEN, dec_u64};
+use crate::http::itoa::{DEC_U64_LEN, HEX_U64_LEN, dec_u64, hex_u64};
 use crate::http::reason;
 
 /// Bytes reserved at the start of each response for its head: status line, the server's fields
@@ -33,6 +33,9 @@ pub const MAX_RESPONSE_HEAD: usize = {
 
 /// Room kept for the status line and the server-managed fields.
 pub const PREFIX_MAX: usize = 256;
+
+/// Bytes of chunk framing around a streamed first chunk (size line and CRLFs), with margin.
+const CHUNK_FRAMING: usize = 24;
 
 const DEFAULT_CONTENT_TYPE: &[u8] = b"Content-Type: text/html; charset=UTF-8\r\n";
 
@@ -88,6 +91,7 @@ pub struct Response<'w> {
     has_content_type: bool,
     close: bool,
     deferred: bool,
+    streaming: bool,
 }
 
 /// Whether a header value is safe to send: visible ASCII, obs-text, space and tab only.
@@ -118,6 +122,7 @@ impl<'w> Response<'w> {
             has_content_type: false,
             close: false,
             deferred: false,
+            streaming: false,
         })
     }
 
@@ -146,6 +151,30 @@ impl<'w> Response<'w> {
     /// Whether [`defer`](Self::defer) was called.
     pub fn is_deferred(&self) -> bool {
         self.deferred
+    }
+
+    /// Streams the body: when the handler returns, the head is sent at once with
+    /// `Transfer-Encoding: chunked` (HTTP/1.0: no length, the end is the close), followed by
+    /// what was written so far as the first chunk. The connection keeps its slot; the
+    /// application feeds the body with [`HttpServer::stream_write`](super::HttpServer::stream_write)
+    /// (or [`send_event`](super::HttpServer::send_event)) and ends it with
+    /// [`HttpServer::stream_end`](super::HttpServer::stream_end). The client going away is
+    /// reported through [`HttpApp::on_close`](super::HttpApp::on_close).
+    pub fn stream(&mut self) {
+        self.streaming = true;
+    }
+
+    /// Starts a Server-Sent Events stream (`text/event-stream`, not cached) — see
+    /// [`stream`](Self::stream) and [`HttpServer::send_event`](super::HttpServer::send_event).
+    pub fn event_stream(&mut self) {
+        let _ = self.set_header("Content-Type", b"text/event-stream");
+        let _ = self.set_header("Cache-Control", b"no-cache");
+        self.stream();
+    }
+
+    /// Whether [`stream`](Self::stream) was called.
+    pub fn is_streaming(&self) -> bool {
+        self.streaming
     }
 
     /// Asks for the connection to be closed after this response.
@@ -240,9 +269,11 @@ impl<'w> Response<'w> {
         None
     }
 
-    /// Room left for the body.
+    /// Room left for the body (a few bytes are kept for framing a streamed first chunk).
     pub fn body_room(&self) -> usize {
-        self.buf.len() - MAX_RESPONSE_HEAD - self.body_len
+        (self.buf.len() - MAX_RESPONSE_HEAD)
+            .saturating_sub(CHUNK_FRAMING)
+            .saturating_sub(self.body_len)
     }
 
     /// Appends to the body (Tornado's `write`). If it does not fit, nothing is written, the
@@ -308,6 +339,14 @@ impl<'w> Response<'w> {
         }
         let no_body = matches!(self.status, 100..=199 | 204 | 304);
         let body_len = if no_body { 0 } else { self.body_len() };
+        let streaming = self.streaming && !no_body && !f.head_only && !self.failed;
+        if streaming && !self.tail.is_empty() {
+            // A static first part is copied into the first chunk when it fits.
+            let tail = core::mem::take(&mut self.tail);
+            if self.write(tail).is_err() {
+                self.failed = true;
+            }
+        }
         let mut p = Prefix::default();
         p.put(b"HTTP/1.1 ");
         let mut num = [0u8; DEC_U64_LEN];
@@ -317,15 +356,19 @@ impl<'w> Response<'w> {
         p.put(b"\r\nServer: edgeloop\r\nDate: ");
         p.put(f.date);
         p.put(b"\r\n");
-        if !matches!(self.status, 100..=199 | 204) {
+        if streaming {
+            if !f.http10 {
+                p.put(b"Transfer-Encoding: chunked\r\n");
+            }
+        } else if !matches!(self.status, 100..=199 | 204) {
             p.put(b"Content-Length: ");
             p.put(dec_u64(body_len as u64, &mut num));
             p.put(b"\r\n");
         }
-        if body_len > 0 && !self.has_content_type {
+        if (body_len > 0 || streaming) && !self.has_content_type {
             p.put(DEFAULT_CONTENT_TYPE);
         }
-        if !f.keep_alive || self.close {
+        if !f.keep_alive || self.close || (streaming && f.http10) {
             p.put(b"Connection: close\r\n");
         } else if f.http10 {
             p.put(b"Connection: keep-alive\r\n");
@@ -338,6 +381,25 @@ impl<'w> Response<'w> {
         self.buf[head_len - 2..head_len].copy_from_slice(b"\r\n");
         if f.head_only || no_body {
             return (head_len, &[]);
+        }
+        if streaming && !f.http10 {
+            // The body written so far becomes the first chunk, framed in place.
+            if self.body_len == 0 {
+                return (head_len, &[]);
+            }
+            let mut hex = [0u8; HEX_U64_LEN];
+            let size = hex_u64(self.body_len as u64, &mut hex);
+            let at = head_len;
+            self.buf[at..at + size.len()].copy_from_slice(size);
+            self.buf[at + size.len()..at + size.len() + 2].copy_from_slice(b"\r\n");
+            let data_at = at + size.len() + 2;
+            self.buf.copy_within(
+                MAX_RESPONSE_HEAD..MAX_RESPONSE_HEAD + self.body_len,
+                data_at,
+            );
+            let end = data_at + self.body_len;
+            self.buf[end..end + 2].copy_from_slice(b"\r\n");
+            return (end + 2, &[]);
         }
         self.buf.copy_within(
             MAX_RESPONSE_HEAD..MAX_RESPONSE_HEAD + self.body_len,

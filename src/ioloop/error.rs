@@ -25,6 +25,10 @@ pub enum Error {
     CallbackQueueFull,
     /// A stream operation failed (see [`StreamError`](crate::iostream::StreamError)).
     Stream(crate::iostream::StreamError),
+    /// A configured size is too small for what it must hold (e.g. an HTTP server whose pool
+    /// buffers cannot hold one response head: see
+    /// [`HttpServer::MIN_BUFFER_SIZE`](crate::httpserver::HttpServer::MIN_BUFFER_SIZE)).
+    InvalidConfig,
     /// An application-defined failure code, for handlers that want the loop to report it.
     App(u32),
 }
@@ -61,6 +65,7 @@ impl fmt::Display for Error {
             Error::TimerHeapFull => f.write_str("timer heap full (MAX_TIMERS)"),
             Error::CallbackQueueFull => f.write_str("callback queue full"),
             Error::Stream(e) => write!(f, "stream: {e}"),
+            Error::InvalidConfig => f.write_str("a configured size is too small"),
             Error::App(c) => write!(f, "application error {c}"),
         }
     }

@@ -268,6 +268,24 @@ impl IoStream {
         self.rd.len()
     }
 
+    /// Stops reading from the socket (no `EPOLLIN`) until [`resume_reading`](Self::resume_reading),
+    /// e.g. while the answer to a request is pending and the buffer holds later requests. A
+    /// reset is still noticed (hang-ups are always reported); an orderly close is not, until
+    /// reading resumes.
+    pub fn pause_reading(&mut self) {
+        self.rd.paused = true;
+    }
+
+    /// Undoes [`pause_reading`](Self::pause_reading).
+    pub fn resume_reading(&mut self) {
+        self.rd.paused = false;
+    }
+
+    /// Whether reading is paused.
+    pub fn is_reading_paused(&self) -> bool {
+        self.rd.paused
+    }
+
     /// Whether the read buffer is full of unconsumed bytes.
     pub fn read_buffer_full(&self) -> bool {
         self.rd.is_full()
@@ -315,7 +333,13 @@ impl IoStream {
             Some(b) => self.wr.buffered() == b.len() || !self.wr.tail.is_empty(),
             None => !self.wr.tail.is_empty(),
         };
-        if !self.closing && !self.rd.eof && !self.rd.dead && !self.rd.is_full() && !wr_full {
+        if !self.closing
+            && !self.rd.eof
+            && !self.rd.dead
+            && !self.rd.paused
+            && !self.rd.is_full()
+            && !wr_full
+        {
             i = i.with(Interest::READ);
         }
         if self.wr.pending() > 0 {

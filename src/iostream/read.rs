@@ -18,6 +18,8 @@ pub(crate) struct ReadState {
     pub(crate) eof_delivered: bool,
     pub(crate) starved: bool,
     pub(crate) dead: bool,
+    /// The owner asked not to read for now.
+    pub(crate) paused: bool,
 }
 
 impl ReadState {

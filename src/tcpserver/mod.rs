@@ -302,7 +302,9 @@ impl<P: Protocol> TcpServer<P> {
         self.pause = Pause::No;
     }
 
-    fn park(&mut self, lp: &mut IoLoop<P::Ctx>, id: ConnId) {
+    /// Parks connection `id` until the pool can lend it buffers (its reads stop meanwhile; the
+    /// protocol is called again once it has them).
+    pub fn park(&mut self, lp: &mut IoLoop<P::Ctx>, id: ConnId) {
         let Some(slot) = self.slots.get_mut(id.index()) else {
             return;
         };
@@ -340,8 +342,11 @@ impl<P: Protocol> TcpServer<P> {
             self.stats.parked -= 1;
             if let Some(c) = slot.conn.as_mut() {
                 if c.stream.acquire_buffers(self.pool) {
-                    // Level-triggered: the bytes that were waiting raise EPOLLIN again.
+                    // Bytes still in the socket raise EPOLLIN again (level-triggered), but bytes
+                    // already buffered would not: run the protocol for it on the next iteration.
                     let _ = lp.update_handler(c.stream.fd(), c.stream.desired_interest());
+                    let id = ConnId::new(i, slot.generation);
+                    let _ = lp.add_callback(resume::<P>, id.token());
                 }
             }
         }
@@ -472,6 +477,15 @@ fn accept_ready<P: Protocol>(
     Ok(())
 }
 
+/// Runs the protocol for a connection that was just unparked.
+fn resume<P: Protocol>(
+    ctx: &mut P::Ctx,
+    lp: &mut IoLoop<P::Ctx>,
+    token: Token,
+) -> Result<(), Error> {
+    conn_ready::<P>(ctx, lp, token, Ready::from_bits(0))
+}
+
 /// Sends `bytes` to a client that cannot be served and closes it gracefully: the request it
 /// already sent is read and dropped first, so closing sends a FIN after the answer instead of a
 /// reset that could destroy the answer before the client reads it.
@@ -567,7 +581,9 @@ fn finish<P: Protocol>(
     if s.is_writing() && !s.closed() {
         let _ = s.flush();
     }
-    let stuck = s.read_buffer_full() && !s.is_writing();
+    // A full read buffer that the protocol neither consumed nor paused, with nothing to send:
+    // no event could ever make progress, so the connection is closed rather than left hanging.
+    let stuck = s.read_buffer_full() && !s.is_writing() && !s.is_reading_paused();
     let done = s.closed() || ((s.is_eof() || s.is_closing()) && !s.is_writing()) || stuck;
     if done {
         P::on_close(ctx, lp, id);

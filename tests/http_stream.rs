@@ -1,0 +1,180 @@
+//! Streamed responses over real sockets: Server-Sent Events fed from a timer, the stream's end
+//! followed by another request on the same connection, and a client that goes away.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use edgeloop::httpserver::{HttpApp, HttpConn, HttpServer, Request, Response};
+use edgeloop::ioloop::{Error, IoLoop, Remote, Token};
+use edgeloop::iostream::BufferPool;
+use edgeloop::tcpserver::{ConnId, Slot};
+
+static CLOSED: AtomicUsize = AtomicUsize::new(0);
+
+struct App {
+    http: HttpServer<App>,
+    streams: Vec<(ConnId, u32)>,
+}
+
+impl HttpApp for App {
+    fn http(&mut self) -> &mut HttpServer<App> {
+        &mut self.http
+    }
+
+    fn on_request(&mut self, lp: &mut IoLoop<App>, req: &Request<'_>, resp: &mut Response<'_>) {
+        match req.path {
+            "/events" => {
+                resp.event_stream();
+                let _ = resp.write(b"retry: 1000\n\n");
+                self.streams.push((req.conn, 0));
+                if self.streams.len() == 1 {
+                    let _ = lp.call_later(Duration::from_millis(20), tick, Token(0));
+                }
+            }
+            _ => {
+                let _ = resp.write(b"plain");
+            }
+        }
+    }
+
+    fn on_close(&mut self, _: &mut IoLoop<App>, conn: ConnId) {
+        if self.streams.iter().any(|(c, _)| *c == conn) {
+            CLOSED.fetch_add(1, Ordering::SeqCst);
+        }
+        self.streams.retain(|(c, _)| *c != conn);
+    }
+}
+
+/// Every 20 ms: one event to each stream; the third event ends the stream.
+fn tick(app: &mut App, lp: &mut IoLoop<App>, _: Token) -> Result<(), Error> {
+    let mut i = 0;
+    while i < app.streams.len() {
+        let (id, n) = app.streams[i];
+        let data = format!("event {n}\nsecond line");
+        let _ = HttpServer::send_event(app, lp, id, Some("tick"), data.as_bytes());
+        if n == 2 {
+            let _ = HttpServer::stream_end(app, lp, id);
+            app.streams.remove(i);
+        } else {
+            app.streams[i].1 += 1;
+            i += 1;
+        }
+    }
+    if !app.streams.is_empty() {
+        lp.call_later(Duration::from_millis(20), tick, Token(0))?;
+    }
+    Ok(())
+}
+
+fn start() -> (SocketAddr, &'static Remote<App>, thread::JoinHandle<()>) {
+    let slots: Vec<Slot<HttpConn>> = (0..16).map(|_| Slot::new()).collect();
+    let slots: &'static mut [Slot<HttpConn>] = Box::leak(slots.into_boxed_slice());
+    let remote: &'static Remote<App> = Box::leak(Box::new(Remote::new().unwrap()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let h = thread::spawn(move || {
+        // The pool is single-threaded (`!Sync`): it belongs to the loop's thread.
+        let region: &'static mut [u8] = Box::leak(vec![0u8; 16 * 4096].into_boxed_slice());
+        let pool: &'static BufferPool = Box::leak(Box::new(BufferPool::new(region, 4096).unwrap()));
+        let mut lp = Box::new(IoLoop::<App>::new());
+        let mut app = App {
+            http: HttpServer::new(slots, pool),
+            streams: Vec::new(),
+        };
+        let addr = app
+            .http
+            .listen(&mut lp, "127.0.0.1:0".parse().unwrap())
+            .unwrap();
+        lp.set_remote(remote).unwrap();
+        tx.send(addr).unwrap();
+        lp.start(&mut app).unwrap();
+    });
+    (rx.recv().unwrap(), remote, h)
+}
+
+fn read_chunked_body(r: &mut BufReader<TcpStream>) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        let mut line = String::new();
+        if let Err(e) = r.read_line(&mut line) {
+            panic!("{e}: body so far {:?}", String::from_utf8_lossy(&body));
+        }
+        let size = usize::from_str_radix(line.trim_end(), 16).unwrap();
+        let mut chunk = vec![0u8; size + 2];
+        r.read_exact(&mut chunk).unwrap();
+        assert_eq!(&chunk[size..], b"\r\n");
+        if size == 0 {
+            return body;
+        }
+        body.extend_from_slice(&chunk[..size]);
+    }
+}
+
+fn read_head(r: &mut BufReader<TcpStream>) -> String {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        head.push_str(&line);
+        if line == "\r\n" {
+            return head;
+        }
+    }
+}
+
+#[test]
+fn sse_events_from_a_timer_then_stream_end_then_keep_alive() {
+    let (addr, remote, h) = start();
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s);
+    w.write_all(b"GET /events HTTP/1.1\r\nHost: t\r\n\r\nGET /after HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let head = read_head(&mut r);
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(
+        head.contains("Content-Type: text/event-stream\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("Transfer-Encoding: chunked\r\n"), "{head}");
+    assert!(!head.contains("Content-Length"), "{head}");
+    let body = String::from_utf8(read_chunked_body(&mut r)).unwrap();
+    let expected = "retry: 1000\n\n".to_string()
+        + &(0..3)
+            .map(|n| format!("event: tick\ndata: event {n}\ndata: second line\n\n"))
+            .collect::<String>();
+    assert_eq!(body, expected);
+    // The pipelined request behind the stream is answered on the same connection.
+    let head = read_head(&mut r);
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    let mut plain = [0u8; 5];
+    r.read_exact(&mut plain).unwrap();
+    assert_eq!(&plain, b"plain");
+    remote.stop().unwrap();
+    h.join().unwrap();
+}
+
+#[test]
+fn sse_client_that_goes_away_frees_its_slot() {
+    let (addr, remote, h) = start();
+    let before = CLOSED.load(Ordering::SeqCst);
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /events HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut first = [0u8; 12];
+    s.read_exact(&mut first).unwrap();
+    drop(s);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while CLOSED.load(Ordering::SeqCst) == before {
+        assert!(
+            Instant::now() < deadline,
+            "the server never noticed the client left"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+    remote.stop().unwrap();
+    h.join().unwrap();
+}
