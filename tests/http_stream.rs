@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use edgeloop::httpserver::{HttpApp, HttpConn, HttpServer, Request, Response};
+use edgeloop::httpserver::{HttpApp, HttpConn, HttpServer, Request, Response, Upgraded};
 use edgeloop::ioloop::{Error, IoLoop, Remote, Token};
 use edgeloop::iostream::BufferPool;
 use edgeloop::tcpserver::{ConnId, Slot};
@@ -26,6 +26,9 @@ impl HttpApp for App {
 
     fn on_request(&mut self, lp: &mut IoLoop<App>, req: &Request<'_>, resp: &mut Response<'_>) {
         match req.path {
+            "/upgrade" => {
+                resp.upgrade("x-echo").unwrap();
+            }
             "/events" => {
                 resp.event_stream();
                 let _ = resp.write(b"retry: 1000\n\n");
@@ -37,6 +40,19 @@ impl HttpApp for App {
             _ => {
                 let _ = resp.write(b"plain");
             }
+        }
+    }
+
+    /// The toy protocol after the upgrade: echo every byte, close on `q`.
+    fn on_upgraded(&mut self, _: &mut IoLoop<App>, _: ConnId, io: &mut Upgraded<'_>) {
+        let n = io.input().len().min(io.room());
+        let mut copy = [0u8; 256];
+        let n = n.min(copy.len());
+        copy[..n].copy_from_slice(&io.input()[..n]);
+        io.consume(n);
+        let _ = io.write(&[&copy[..n]]);
+        if copy[..n].contains(&b'q') {
+            io.close();
         }
     }
 
@@ -175,6 +191,39 @@ fn sse_client_that_goes_away_frees_its_slot() {
         );
         thread::sleep(Duration::from_millis(10));
     }
+    remote.stop().unwrap();
+    h.join().unwrap();
+}
+
+#[test]
+fn upgrade_switches_protocols_and_bytes_reach_on_upgraded() {
+    let (addr, remote, h) = start();
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s);
+    // The first protocol bytes travel in the same write as the request.
+    w.write_all(
+        b"GET /upgrade HTTP/1.1\r\nHost: t\r\nUpgrade: x-echo\r\nConnection: Upgrade\r\n\r\nhello",
+    )
+    .unwrap();
+    let head = read_head(&mut r);
+    assert!(
+        head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
+        "{head}"
+    );
+    assert!(
+        head.contains("Upgrade: x-echo\r\nConnection: Upgrade\r\n"),
+        "{head}"
+    );
+    assert!(!head.contains("Content-Length"), "{head}");
+    let mut got = [0u8; 5];
+    r.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"hello");
+    w.write_all(b" again, q").unwrap();
+    let mut rest = Vec::new();
+    r.read_to_end(&mut rest).unwrap();
+    assert_eq!(rest, b" again, q", "echoed, then closed by the protocol");
     remote.stop().unwrap();
     h.join().unwrap();
 }

@@ -19,6 +19,9 @@ pub enum Phase {
     /// The response head is sent and its body streams in chunks fed by the application
     /// ([`Response::stream`](super::Response::stream)), e.g. Server-Sent Events.
     Streaming,
+    /// Switched protocols after `101` ([`Response::upgrade`](super::Response::upgrade)): bytes
+    /// go to [`HttpApp::on_upgraded`](super::HttpApp::on_upgraded), e.g. WebSocket frames.
+    Upgraded,
 }
 
 /// The HTTP server's state for one connection.

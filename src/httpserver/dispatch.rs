@@ -71,6 +71,9 @@ pub(crate) fn on_ready<A: HttpApp>(
                 rd.fill()?;
             }
         }
+        if conn.state.phase == Phase::Upgraded {
+            return super::upgraded::on_ready(ctx, lp, id);
+        }
         if matches!(conn.state.phase, Phase::Deferred | Phase::Streaming) {
             // The application owns the response; reading above still notices a client that
             // went away (end of stream closes the connection) and drains readiness. Requests
@@ -319,6 +322,7 @@ fn step<A: HttpApp>(
         return (Step::Deferred, &[]);
     }
     let status = resp.status();
+    let upgraded = status == 101 && resp.upgrade_protocol().is_some();
     let streaming = resp.is_streaming()
         && !head_only
         && !resp.failed()
@@ -332,6 +336,12 @@ fn step<A: HttpApp>(
     let (n, tail) = resp.finish(&f);
     l.wend += n;
     l.rstart += total;
+    if upgraded {
+        st.phase = Phase::Upgraded;
+        st.deadline = 0;
+        app.http().stats.requests += 1;
+        return (Step::Next, tail);
+    }
     if streaming {
         st.phase = Phase::Streaming;
         st.deadline = 0;

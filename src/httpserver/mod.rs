@@ -57,6 +57,7 @@ mod request;
 mod response;
 mod stream;
 mod sweep;
+mod upgraded;
 
 use core::marker::PhantomData;
 use core::net::SocketAddr;
@@ -64,6 +65,7 @@ use core::net::SocketAddr;
 pub use conn::{HttpConn, Phase};
 pub use request::Request;
 pub use response::{MAX_RESPONSE_HEAD, PREFIX_MAX, Response, ResponseError, valid_header_value};
+pub use upgraded::Upgraded;
 
 use crate::http::IMF_FIXDATE_LEN;
 use crate::ioloop::{Error, Instant, IoLoop, Ready, TimeoutId};
@@ -82,6 +84,13 @@ pub trait HttpApp: Sized + 'static {
     /// A connection closed (for applications that keep per-connection state, such as deferred
     /// responses or event streams).
     fn on_close(&mut self, _lp: &mut IoLoop<Self>, _conn: ConnId) {}
+
+    /// Bytes arrived on a connection switched to another protocol with
+    /// [`Response::upgrade`] (e.g. WebSocket frames). Consume what can be used, write answers,
+    /// and leave the rest for the next call. The default closes the connection.
+    fn on_upgraded(&mut self, _lp: &mut IoLoop<Self>, _conn: ConnId, io: &mut Upgraded<'_>) {
+        io.close();
+    }
 }
 
 /// Counters kept by an [`HttpServer`].

@@ -92,6 +92,7 @@ pub struct Response<'w> {
     close: bool,
     deferred: bool,
     streaming: bool,
+    upgrade: Option<&'static str>,
 }
 
 /// Whether a header value is safe to send: visible ASCII, obs-text, space and tab only.
@@ -123,6 +124,7 @@ impl<'w> Response<'w> {
             close: false,
             deferred: false,
             streaming: false,
+            upgrade: None,
         })
     }
 
@@ -170,6 +172,25 @@ impl<'w> Response<'w> {
         let _ = self.set_header("Content-Type", b"text/event-stream");
         let _ = self.set_header("Cache-Control", b"no-cache");
         self.stream();
+    }
+
+    /// Switches the connection to another protocol (`101 Switching Protocols`, with
+    /// `Upgrade: protocol` and `Connection: Upgrade` written by the server). After the head, the
+    /// connection's bytes go to [`HttpApp::on_upgraded`](super::HttpApp::on_upgraded) and can
+    /// be written with [`HttpServer::upgraded_write`](super::HttpServer::upgraded_write). The
+    /// protocol name must be a token (else `Err(InvalidHeaderValue)`).
+    pub fn upgrade(&mut self, protocol: &'static str) -> Result<(), ResponseError> {
+        if !is_token(protocol.as_bytes()) {
+            return Err(ResponseError::InvalidHeaderValue);
+        }
+        self.status = 101;
+        self.upgrade = Some(protocol);
+        Ok(())
+    }
+
+    /// The protocol given to [`upgrade`](Self::upgrade), if any.
+    pub fn upgrade_protocol(&self) -> Option<&'static str> {
+        self.upgrade
     }
 
     /// Whether [`stream`](Self::stream) was called.
@@ -368,7 +389,11 @@ impl<'w> Response<'w> {
         if (body_len > 0 || streaming) && !self.has_content_type {
             p.put(DEFAULT_CONTENT_TYPE);
         }
-        if !f.keep_alive || self.close || (streaming && f.http10) {
+        if let (Some(proto), 101) = (self.upgrade, self.status) {
+            p.put(b"Upgrade: ");
+            p.put(proto.as_bytes());
+            p.put(b"\r\nConnection: Upgrade\r\n");
+        } else if !f.keep_alive || self.close || (streaming && f.http10) {
             p.put(b"Connection: close\r\n");
         } else if f.http10 {
             p.put(b"Connection: keep-alive\r\n");

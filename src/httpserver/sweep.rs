@@ -48,8 +48,10 @@ fn sweep<A: HttpApp>(app: &mut A, lp: &mut IoLoop<A>, _: Token) -> Result<(), Er
             }
         } else {
             st.stalled_since = 0;
-            !matches!(st.phase, Phase::Deferred | Phase::Streaming)
-                && st.deadline != 0
+            !matches!(
+                st.phase,
+                Phase::Deferred | Phase::Streaming | Phase::Upgraded
+            ) && st.deadline != 0
                 && clock >= st.deadline
         };
         if timed_out && expired.push(id).is_err() {
