@@ -235,6 +235,14 @@ impl<C: 'static> IoLoop<C> {
         Ok(())
     }
 
+    /// Unregisters `fd` that the caller is about to close, without a system call: closing the
+    /// last descriptor of a socket removes it from the epoll set. Only for fds that have no
+    /// duplicate (no `dup`, not shared with a child); otherwise use
+    /// [`remove_handler`](Self::remove_handler).
+    pub fn forget_handler(&mut self, fd: impl AsFd) -> Result<(), Error> {
+        self.handlers.remove(fd.as_fd().as_raw_fd())
+    }
+
     /// The interest currently registered for `fd`.
     pub fn interest(&mut self, fd: impl AsFd) -> Result<Interest, Error> {
         Ok(self.handlers.get_mut(fd.as_fd().as_raw_fd())?.interest)
