@@ -111,6 +111,8 @@
 //!   `defmt-print`). Off by default; when off, logging compiles to nothing.
 //! - `status`: `/proc` and `/sys` readers for the on-device status page.
 //! - `firmware`: `firmware_main!` and helpers for `#![no_std]`, `#![no_main]` binaries.
+//! - `device`: [`device`] — mounts, kernel modules, interfaces and power-off for a firmware
+//!   that is PID 1.
 
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
@@ -118,6 +120,8 @@
 #![deny(rust_2018_idioms)]
 
 pub mod config;
+#[cfg(feature = "device")]
+pub mod device;
 #[cfg(feature = "firmware")]
 pub mod firmware;
 mod fmt;

@@ -81,6 +81,9 @@ pub(crate) fn on_ready<A: HttpApp>(
             if conn.stream.read_buffer_full() {
                 conn.stream.pause_reading();
             }
+            if conn.state.phase == Phase::Streaming {
+                return drain_stream(ctx, lp, id);
+            }
             return Ok(());
         }
         conn.stream.resume_reading();
@@ -155,6 +158,11 @@ pub(crate) fn on_ready<A: HttpApp>(
             // `lend` succeeded, so no other tail is queued.
             let _ = conn.stream.write_static(tail);
         }
+        if conn.state.phase == Phase::Streaming {
+            // A streamed response just started: its first piece is queued; pull the next
+            // ones as the socket drains.
+            return drain_stream(ctx, lp, id);
+        }
         match step {
             Step::Next => continue,
             Step::Wait | Step::Deferred => return Ok(()),
@@ -164,6 +172,36 @@ pub(crate) fn on_ready<A: HttpApp>(
             }
         }
     }
+}
+
+/// Rounds of "output drained → ask the application for more" per event, so one fast stream
+/// cannot monopolise the loop; the next round comes with the next writable event.
+const PULL_ROUNDS: usize = 16;
+
+/// Feeds a streamed response while its output drains at once (`HttpApp::on_stream_drained`).
+fn drain_stream<A: HttpApp>(ctx: &mut A, lp: &mut IoLoop<A>, id: ConnId) -> Result<(), Error> {
+    for _ in 0..PULL_ROUNDS {
+        let Some(conn) = ctx.http().tcp.conn(id) else {
+            return Ok(());
+        };
+        if conn.state.phase != Phase::Streaming || conn.stream.closed() {
+            return Ok(());
+        }
+        if conn.stream.is_writing() && !conn.stream.flush()? {
+            return Ok(()); // the writable event resumes the pull
+        }
+        let sent = conn.stream.bytes_sent();
+        ctx.on_stream_drained(lp, id);
+        let Some(conn) = ctx.http().tcp.conn(id) else {
+            return Ok(());
+        };
+        if conn.state.phase != Phase::Streaming
+            || (!conn.stream.is_writing() && conn.stream.bytes_sent() == sent)
+        {
+            return Ok(()); // ended, or the application had nothing more for now
+        }
+    }
+    Ok(())
 }
 
 /// Writes an error response and asks for the connection to close.

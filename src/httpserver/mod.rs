@@ -85,6 +85,13 @@ pub trait HttpApp: Sized + 'static {
     /// responses or event streams).
     fn on_close(&mut self, _lp: &mut IoLoop<Self>, _conn: ConnId) {}
 
+    /// A streamed response's output has all been sent ([`Response::stream`]): write the next
+    /// piece with [`HttpServer::stream_write`] (or end it with [`HttpServer::stream_end`]).
+    /// Pull-style streaming: a large body goes out one buffer at a time, as fast as the client
+    /// reads, without holding it all in the write buffer. The default does nothing (push-style
+    /// streams such as Server-Sent Events are fed from timers instead).
+    fn on_stream_drained(&mut self, _lp: &mut IoLoop<Self>, _conn: ConnId) {}
+
     /// Bytes arrived on a connection switched to another protocol with
     /// [`Response::upgrade`] (e.g. WebSocket frames). Consume what can be used, write answers,
     /// and leave the rest for the next call. The default closes the connection.
@@ -208,6 +215,11 @@ impl<A: HttpApp> HttpServer<A> {
         crate::http::imf_fixdate(u64::try_from(now.tv_sec).unwrap_or(0), &mut self.date);
     }
 
+    /// Closes connection `id` now (pending output is discarded); [`HttpApp::on_close`] runs.
+    pub fn close(app: &mut A, lp: &mut IoLoop<A>, id: ConnId) {
+        TcpServer::<HttpProtocol<A>>::close(app, lp, id);
+    }
+
     /// Answers a request parked with [`Response::defer`]: `f` fills in the response, which is
     /// then sent, and the connection carries on with any pipelined requests.
     ///
@@ -311,6 +323,10 @@ impl<A: HttpApp> Protocol for HttpProtocol<A> {
 
     fn on_slots_full(ctx: &mut A, lp: &mut IoLoop<A>) -> bool {
         sweep::evict_lru(ctx, lp)
+    }
+
+    fn on_pool_dry(ctx: &mut A, lp: &mut IoLoop<A>, needy: ConnId) -> bool {
+        sweep::evict_partial_head(ctx, lp, needy)
     }
 
     const REJECT_RESPONSE: Option<&'static [u8]> = Some(RESPONSE_503);

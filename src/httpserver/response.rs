@@ -44,7 +44,7 @@ const DEFAULT_CONTENT_TYPE: &[u8] = b"Content-Type: text/html; charset=UTF-8\r\n
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum ResponseError {
-    /// The status code is not in 100..=599.
+    /// The status code is not a final status (200..=599).
     InvalidStatus,
     /// The field name is not an RFC 9110 token.
     InvalidHeaderName,
@@ -64,7 +64,7 @@ pub enum ResponseError {
 impl fmt::Display for ResponseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            ResponseError::InvalidStatus => "status code not in 100..=599",
+            ResponseError::InvalidStatus => "status code not in 200..=599",
             ResponseError::InvalidHeaderName => "header name is not a token",
             ResponseError::InvalidHeaderValue => "header value contains a control byte",
             ResponseError::ManagedHeader => "header is managed by the server",
@@ -129,8 +129,10 @@ impl<'w> Response<'w> {
     }
 
     /// Sets the status code (Tornado's `set_status`); the reason phrase is the standard one.
+    /// Only final statuses, 200–599: interim `1xx` responses are the server's (`100 Continue`)
+    /// or come from [`upgrade`](Self::upgrade).
     pub fn set_status(&mut self, code: u16) -> Result<(), ResponseError> {
-        if !(100..=599).contains(&code) {
+        if !(200..=599).contains(&code) {
             return Err(ResponseError::InvalidStatus);
         }
         self.status = code;

@@ -320,6 +320,11 @@ impl IoStream {
         self.wr.dead = true;
     }
 
+    /// Bytes received so far.
+    pub fn bytes_received(&self) -> u64 {
+        self.rd.received
+    }
+
     /// Bytes handed to the kernel so far.
     pub fn bytes_sent(&self) -> u64 {
         self.wr.sent

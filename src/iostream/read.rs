@@ -20,6 +20,8 @@ pub(crate) struct ReadState {
     pub(crate) dead: bool,
     /// The owner asked not to read for now.
     pub(crate) paused: bool,
+    /// Bytes received over the stream's life (saturating).
+    pub(crate) received: u64,
 }
 
 impl ReadState {
@@ -92,6 +94,7 @@ impl<'s> ReadHalf<'s> {
                 }
                 Ok(n) => {
                     st.end += n as u32;
+                    st.received = st.received.saturating_add(n as u64);
                     if n < space {
                         // A short read drained the socket; level-triggered epoll reports more.
                         st.may_read = false;

@@ -42,11 +42,17 @@
 pub mod ascii;
 pub mod cpu;
 pub mod disk;
+pub mod history;
+pub mod json;
 pub mod memory;
+pub mod metrics;
 pub mod net;
 pub mod netaddr;
+pub mod page;
 pub mod process;
 pub mod read;
+pub mod service;
+pub mod snapshot;
 pub mod system;
 pub mod thermal;
 

@@ -83,6 +83,13 @@ pub trait Protocol: Sized + 'static {
         false
     }
 
+    /// The buffer pool is dry and connection `needy` waits for buffers. Free some (close a
+    /// connection that holds buffers without making progress) and return `true` to serve it
+    /// now; `false` parks it until buffers come back.
+    fn on_pool_dry(_ctx: &mut Self::Ctx, _lp: &mut IoLoop<Self::Ctx>, _needy: ConnId) -> bool {
+        false
+    }
+
     /// With every slot busy and none freed: `Some(bytes)` accepts the waiting client, sends it
     /// these bytes (best effort, non-blocking) and closes it — an HTTP server's `503`. `None`
     /// (the default) stops accepting until a slot frees; the kernel backlog holds the clients.
@@ -122,8 +129,10 @@ pub struct ServerStats {
     /// Accepted connections closed at once: no room in the handler table, or every slot busy
     /// (after [`Protocol::REJECT_RESPONSE`] was sent).
     pub rejected: u64,
-    /// Bytes sent on closed connections (add the live ones for a total).
+    /// Bytes sent on closed connections ([`TcpServer::byte_totals`] adds the open ones).
     pub bytes_sent: u64,
+    /// Bytes received on closed connections.
+    pub bytes_received: u64,
 }
 
 /// Tornado's `TCPServer`: a listener and a fixed table of connections. See the
@@ -257,6 +266,17 @@ impl<P: Protocol> TcpServer<P> {
         self.stats
     }
 
+    /// Bytes received and sent since start, over closed and open connections (walks the open
+    /// ones: meant for a once-a-second status, not the hot path).
+    pub fn byte_totals(&self) -> (u64, u64) {
+        let (mut rx, mut tx) = (self.stats.bytes_received, self.stats.bytes_sent);
+        for c in self.slots.iter().filter_map(|s| s.conn.as_ref()) {
+            rx = rx.saturating_add(c.stream.bytes_received());
+            tx = tx.saturating_add(c.stream.bytes_sent());
+        }
+        (rx, tx)
+    }
+
     /// Connection slots (the most connections open at once).
     pub fn capacity(&self) -> usize {
         self.slots.len()
@@ -376,6 +396,8 @@ impl<P: Protocol> TcpServer<P> {
             .stats
             .bytes_sent
             .saturating_add(conn.stream.bytes_sent());
+        self.stats.bytes_received =
+            (self.stats.bytes_received).saturating_add(conn.stream.bytes_received());
         let mut conn = conn;
         conn.stream.release_all_buffers(self.pool);
         drop(conn); // socket closed
@@ -544,9 +566,22 @@ fn conn_ready<P: Protocol>(
             return Ok(());
         }
         if !s.acquire_buffers(pool) {
-            srv.park(lp, id);
-            return Ok(());
+            let freed = P::on_pool_dry(ctx, lp, id);
+            let srv = P::server(ctx);
+            let pool = srv.pool;
+            let Some(conn) = srv.conn(id) else {
+                return Ok(());
+            };
+            if !freed || !conn.stream.acquire_buffers(pool) {
+                srv.park(lp, id);
+                return Ok(());
+            }
         }
+        let srv = P::server(ctx);
+        let Some(conn) = srv.conn(id) else {
+            return Ok(());
+        };
+        let s = &mut conn.stream;
         if s.is_writing() {
             let _ = s.flush();
         }

@@ -34,6 +34,12 @@ pub const QEMU_USER: Package = Package {
     probes: &[Probe::Command("qemu-aarch64"), Probe::Command("qemu-arm")],
 };
 
+/// `qemu-system-aarch64` (Debian ships it in `qemu-system-arm`): the system test's machine.
+pub const QEMU_SYSTEM: Package = Package {
+    name: "qemu-system-arm",
+    probes: &[Probe::Command("qemu-system-aarch64")],
+};
+
 /// The armv7 linker named in `.cargo/config.toml`.
 pub const GCC_ARMHF: Package = Package {
     name: "gcc-arm-linux-gnueabihf",
@@ -164,7 +170,7 @@ pub fn ensure_packages(wanted: &[&Package]) -> Result<(), String> {
 }
 
 /// Whether the effective user id is 0 (read from `/proc/self/status`, no libc needed).
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -6,16 +6,23 @@
 //! - [`test`]: the full check pipeline (`cargo xtask test [--no-qemu] [--keep-going]`).
 //! - [`build`]: a release build for one board (`cargo xtask build --board NAME [--example EX]`).
 //! - [`size`] (with the [`elf`] reader): the section-size report (`cargo xtask size ELF`).
+//! - [`qemu`] (with [`kernel`] and [`initramfs`]): the firmware as PID 1 on
+//!   `qemu-system-aarch64` (`cargo xtask qemu`), and [`systest`], the system test on it
+//!   (`cargo xtask systest`, also the last step of `cargo xtask test`).
 //!
 //! Plain std Rust, no external crates, so it builds on a fresh machine before anything else.
 
 mod build;
 mod elf;
+mod initramfs;
 mod install;
+mod kernel;
 mod nostd;
 mod process;
+mod qemu;
 mod size;
 mod steps;
+mod systest;
 mod test;
 
 use std::path::{Path, PathBuf};
@@ -35,6 +42,16 @@ commands:
         then a report of the binary's size and .text/.data/.bss.
   size ELF
         the section-size report for any ELF file (32/64-bit, any machine).
+  qemu [--board NAME] [--example EX] [--port HOSTPORT]
+        boot the firmware (default: status) as PID 1 of a minimal initramfs on
+        qemu-system-aarch64 -M virt (board qemu-virt-aarch64), console on this
+        terminal, http://127.0.0.1:HOSTPORT/ (default 8080) -> guest port 80.
+  systest [--board NAME] [--example EX] [--port HOSTPORT]
+        the system test: boot as above, check /, /api/status, /metrics over
+        HTTP, POST /api/poweroff and expect QEMU to exit by itself.
+  kernel
+        fetch (as root) and cache the guest kernel and modules in
+        target/qemu-kernel/; prints their paths.
   help
         this text.
 ";
@@ -79,6 +96,24 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             }
             _ => Err("`size` takes exactly one ELF path".into()),
         },
+        "qemu" => {
+            let opts = qemu::parse_options(rest, "qemu")?;
+            qemu::run(&repo_root(), &opts)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        "systest" => {
+            let opts = qemu::parse_options(rest, "systest")?;
+            systest::run(&repo_root(), &opts)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        "kernel" => {
+            let k = kernel::ensure(&repo_root())?;
+            println!("{}", k.image.display());
+            for (_, m) in &k.modules {
+                println!("{}", m.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)

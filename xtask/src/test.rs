@@ -4,7 +4,8 @@
 //! library with `defmt,status`; rustdoc with warnings denied; the no_std guard; release builds of
 //! the library for each cross target (with and without `status`); host tests; and, unless
 //! `--no-qemu`, the test suite cross-compiled and run under QEMU user emulation, with
-//! `EDGELOOP_TEST_RUNNER` naming the emulator so tests that spawn child binaries can prefix them.
+//! `EDGELOOP_TEST_RUNNER` naming the emulator so tests that spawn child binaries can prefix them,
+//! and last the system test ([`crate::systest`]: the firmware as PID 1 on qemu-system-aarch64).
 //!
 //! The `defmt` feature is never enabled for test binaries: its symbols only resolve through the
 //! firmware linker script, so host and QEMU test binaries would fail to link.
@@ -74,12 +75,12 @@ pub fn run_all(root: &Path, opts: &Options) -> ExitCode {
         ]))
     });
 
-    steps.add("clippy (lib, features defmt,status)", || {
+    steps.add("clippy (lib, features defmt,status,device)", || {
         run(cargo(root).args([
             "clippy",
             "--lib",
             "--features",
-            "defmt,status",
+            "defmt,status,device",
             "--",
             "-D",
             "warnings",
@@ -91,21 +92,24 @@ pub fn run_all(root: &Path, opts: &Options) -> ExitCode {
             "clippy",
             "--examples",
             "--features",
-            "firmware",
+            "firmware,status,device",
             "--",
             "-D",
             "warnings",
         ]))
     });
 
-    steps.add("doc (features status,firmware, warnings denied)", || {
-        run(cargo(root).env("RUSTDOCFLAGS", "-D warnings").args([
-            "doc",
-            "--no-deps",
-            "--features",
-            "status,firmware",
-        ]))
-    });
+    steps.add(
+        "doc (features status,firmware,device, warnings denied)",
+        || {
+            run(cargo(root).env("RUSTDOCFLAGS", "-D warnings").args([
+                "doc",
+                "--no-deps",
+                "--features",
+                "status,firmware,device",
+            ]))
+        },
+    );
 
     steps.add("no_std guard", || nostd::check(root));
 
@@ -134,7 +138,7 @@ pub fn run_all(root: &Path, opts: &Options) -> ExitCode {
                     "build",
                     "--release",
                     "--features",
-                    "firmware",
+                    "firmware,status",
                     "--examples",
                     "--target",
                     triple,
@@ -146,7 +150,7 @@ pub fn run_all(root: &Path, opts: &Options) -> ExitCode {
     // The tests spawn the firmware examples as real processes; `cargo test` cannot build them
     // (it compiles every target with unwinding panics), so they are built first.
     steps.add("build firmware examples (host, for the tests)", || {
-        run(cargo(root).args(["build", "--features", "firmware", "--examples"]))
+        run(cargo(root).args(["build", "--features", "firmware,status", "--examples"]))
     });
 
     steps.add("host tests (features status)", || {
@@ -164,7 +168,7 @@ pub fn run_all(root: &Path, opts: &Options) -> ExitCode {
                 run(cargo(root).args([
                     "build",
                     "--features",
-                    "firmware",
+                    "firmware,status",
                     "--examples",
                     "--target",
                     triple,
@@ -177,6 +181,13 @@ pub fn run_all(root: &Path, opts: &Options) -> ExitCode {
                     .args(["test", "--features", "status", "--target", triple]))
             });
         }
+    }
+
+    if !opts.no_qemu {
+        let name = "system test (firmware as PID 1 on qemu-system-aarch64)";
+        steps.add(name, || {
+            crate::systest::run(root, &crate::qemu::Options::default())
+        });
     }
 
     if steps.run(opts.keep_going) {
