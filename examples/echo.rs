@@ -25,7 +25,9 @@ edgeloop::firmware_main!(main_entry);
 
 // Uninitialised statics live in .bss (they cost no flash) and are built in place at start-up.
 static LOOP: StaticCell<IoLoop<App>> = StaticCell::new();
-static SLOTS: StaticCell<[Slot<()>; MAX_CONNECTIONS]> = StaticCell::new();
+// Slots are created as clients first need them: an idle firmware keeps the table non-resident.
+static SLOTS: ConstStaticCell<heapless::Vec<Slot<()>, MAX_CONNECTIONS>> =
+    ConstStaticCell::new(heapless::Vec::new());
 static REGION: ConstStaticCell<[u8; BUFFER_SIZE * BUFFER_COUNT]> =
     ConstStaticCell::new([0; BUFFER_SIZE * BUFFER_COUNT]);
 static POOL: StaticCell<BufferPool> = StaticCell::new();
@@ -110,9 +112,9 @@ fn run(o: &Options) -> Result<(), Error> {
     let pool = BufferPool::new(&mut region[..used], o.buffer_size).map_err(|_| Error::App(1))?;
     let pool: &'static BufferPool = POOL.init(pool);
     let lp = LOOP.init_with(IoLoop::new);
-    let slots = SLOTS.init_with(|| [const { Slot::new() }; MAX_CONNECTIONS]);
+    let slots = SLOTS.take().as_mut_view();
     let mut app = App {
-        server: TcpServer::new(slots, pool),
+        server: TcpServer::new_lazy(slots, pool),
     };
     lp.handle_signals(&[Signal::Interrupt, Signal::Terminate], on_signal)?;
     let bound = app.server.listen(lp, SocketAddr::V4(o.addr))?;

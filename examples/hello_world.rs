@@ -35,7 +35,9 @@ use static_cell::{ConstStaticCell, StaticCell};
 edgeloop::firmware_main!(main_entry);
 
 static LOOP: StaticCell<IoLoop<App>> = StaticCell::new();
-static SLOTS: StaticCell<[Slot<HttpConn>; MAX_CONNECTIONS]> = StaticCell::new();
+// Slots are created as clients first need them: an idle firmware keeps the table non-resident.
+static SLOTS: ConstStaticCell<heapless::Vec<Slot<HttpConn>, MAX_CONNECTIONS>> =
+    ConstStaticCell::new(heapless::Vec::new());
 static REGION: ConstStaticCell<[u8; BUFFER_SIZE * BUFFER_COUNT]> =
     ConstStaticCell::new([0; BUFFER_SIZE * BUFFER_COUNT]);
 static POOL: StaticCell<BufferPool> = StaticCell::new();
@@ -79,9 +81,9 @@ fn run(addr: SocketAddrV4) -> Result<(), Error> {
     let pool = BufferPool::new(REGION.take(), BUFFER_SIZE).map_err(|_| Error::App(1))?;
     let pool: &'static BufferPool = POOL.init(pool);
     let lp = LOOP.init_with(IoLoop::new);
-    let slots = SLOTS.init_with(|| [const { Slot::new() }; MAX_CONNECTIONS]);
+    let slots = SLOTS.take().as_mut_view();
     let mut app = App {
-        http: HttpServer::new(slots, pool),
+        http: HttpServer::new_lazy(slots, pool),
     };
     lp.handle_signals(&[Signal::Interrupt, Signal::Terminate], on_signal)?;
     // `app.listen(8888)`

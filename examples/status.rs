@@ -42,7 +42,9 @@ const BUF_SIZE: usize = if BUFFER_SIZE > 16384 {
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(900);
 
 static LOOP: StaticCell<IoLoop<App>> = StaticCell::new();
-static SLOTS: StaticCell<[Slot<HttpConn>; MAX_CONNECTIONS]> = StaticCell::new();
+// Slots are created as clients first need them: an idle firmware keeps the table non-resident.
+static SLOTS: ConstStaticCell<heapless::Vec<Slot<HttpConn>, MAX_CONNECTIONS>> =
+    ConstStaticCell::new(heapless::Vec::new());
 static REGION: ConstStaticCell<[u8; BUF_SIZE * BUFFER_COUNT]> =
     ConstStaticCell::new([0; BUF_SIZE * BUFFER_COUNT]);
 static POOL: StaticCell<BufferPool> = StaticCell::new();
@@ -51,7 +53,7 @@ static STORAGE: ConstStaticCell<Storage> = ConstStaticCell::new(Storage::new());
 
 /// Everything reserved at build time, reported as `edgeloop_static_memory_bytes`.
 const STATIC_MEMORY: usize = core::mem::size_of::<IoLoop<App>>()
-    + core::mem::size_of::<[Slot<HttpConn>; MAX_CONNECTIONS]>()
+    + core::mem::size_of::<heapless::Vec<Slot<HttpConn>, MAX_CONNECTIONS>>()
     + BUF_SIZE * BUFFER_COUNT
     + core::mem::size_of::<Snapshot>()
     + core::mem::size_of::<Storage>();
@@ -148,10 +150,10 @@ fn run(addr: SocketAddrV4, pid1: bool) -> Result<(), Error> {
     let pool = BufferPool::new(REGION.take(), BUF_SIZE).map_err(|_| Error::InvalidConfig)?;
     let pool: &'static BufferPool = POOL.init(pool);
     let lp = LOOP.init_with(IoLoop::new);
-    let slots = SLOTS.init_with(|| [const { Slot::new() }; MAX_CONNECTIONS]);
+    let slots = SLOTS.take().as_mut_view();
     let snapshot = SNAPSHOT.init_with(Snapshot::new);
     let mut app = App {
-        http: HttpServer::new(slots, pool),
+        http: HttpServer::new_lazy(slots, pool),
         status: StatusService::new(snapshot, STORAGE.take(), STATIC_MEMORY as u64),
         pid1,
         shutdown_at: None,

@@ -165,6 +165,17 @@ impl<A: HttpApp> HttpServer<A> {
         s
     }
 
+    /// A server whose connection slots are created as clients first need them (see
+    /// [`TcpServer::new_lazy`]): the way to keep a large slot table out of an idle firmware's RSS.
+    pub fn new_lazy(
+        slots: &'static mut heapless::vec::VecView<Slot<HttpConn>>,
+        pool: &'static BufferPool,
+    ) -> Self {
+        let mut s = Self::new(&mut [], pool);
+        s.tcp = TcpServer::new_lazy(slots, pool);
+        s
+    }
+
     /// The smallest pool buffer an HTTP server can work with: one response head
     /// ([`MAX_RESPONSE_HEAD`]) plus a small body. Request heads must also fit in one buffer.
     pub const MIN_BUFFER_SIZE: usize = dispatch::ROOM;

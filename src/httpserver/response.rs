@@ -383,7 +383,8 @@ impl<'w> Response<'w> {
             if !f.http10 {
                 p.put(b"Transfer-Encoding: chunked\r\n");
             }
-        } else if !matches!(self.status, 100..=199 | 204) {
+        } else if !matches!(self.status, 100..=199 | 204 | 304) {
+            // (A 304 describes the selected representation; it never claims an empty one.)
             p.put(b"Content-Length: ");
             p.put(dec_u64(body_len as u64, &mut num));
             p.put(b"\r\n");

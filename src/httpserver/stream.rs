@@ -80,7 +80,8 @@ impl<A: HttpApp> HttpServer<A> {
 
     /// Sends one Server-Sent Event: an optional `event:` name and `data` (one `data:` line per
     /// line of it), as one chunk. Same errors as [`stream_write`](Self::stream_write); an event
-    /// name with CR or LF is `Err(Stream(Unsatisfiable))` (it would forge other events).
+    /// name with CR or LF, or data with a CR not followed by LF or a NUL, is
+    /// `Err(Stream(Unsatisfiable))` (they would forge other fields or events).
     pub fn send_event(
         app: &mut A,
         lp: &mut IoLoop<A>,
@@ -91,6 +92,15 @@ impl<A: HttpApp> HttpServer<A> {
         const MAX_LINES: usize = 64;
         let mut pieces: heapless::Vec<&[u8], { 4 + 3 * MAX_LINES }> = heapless::Vec::new();
         let full = || Error::Stream(StreamError::WriteBufferFull);
+        // A CR not followed by LF, or a NUL, is a line break to EventSource parsers: it would let
+        // data forge `event:`/`id:` fields or other events.
+        let lone_cr = data
+            .iter()
+            .enumerate()
+            .any(|(i, &b)| b == 0 || (b == b'\r' && data.get(i + 1) != Some(&b'\n')));
+        if lone_cr {
+            return Err(Error::Stream(StreamError::Unsatisfiable));
+        }
         if let Some(name) = event {
             if name.bytes().any(|b| b == b'\r' || b == b'\n') {
                 return Err(Error::Stream(StreamError::Unsatisfiable));

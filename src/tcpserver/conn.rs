@@ -83,3 +83,51 @@ impl<S> Default for Slot<S> {
         Self::new()
     }
 }
+
+/// A server's connection table: a fixed slice of ready slots, or a `heapless::Vec` that grows
+/// one slot at a time as connections first need them (slots never used are never written, so a
+/// large table in `.bss` costs no resident memory until it fills). Derefs to the slots in use.
+pub(crate) enum SlotTable<S: 'static> {
+    Fixed(&'static mut [Slot<S>]),
+    Lazy(&'static mut heapless::vec::VecView<Slot<S>>),
+}
+
+impl<S> SlotTable<S> {
+    /// The most slots the table can hold.
+    pub(crate) fn capacity(&self) -> usize {
+        match self {
+            SlotTable::Fixed(s) => s.len(),
+            SlotTable::Lazy(v) => v.capacity(),
+        }
+    }
+
+    /// Adds a fresh slot, returning its index (a lazy table below its capacity only).
+    pub(crate) fn grow(&mut self) -> Option<usize> {
+        match self {
+            SlotTable::Fixed(_) => None,
+            SlotTable::Lazy(v) => {
+                v.push(Slot::new()).ok()?;
+                Some(v.len() - 1)
+            }
+        }
+    }
+}
+
+impl<S> core::ops::Deref for SlotTable<S> {
+    type Target = [Slot<S>];
+    fn deref(&self) -> &[Slot<S>] {
+        match self {
+            SlotTable::Fixed(s) => s,
+            SlotTable::Lazy(v) => v.as_slice(),
+        }
+    }
+}
+
+impl<S> core::ops::DerefMut for SlotTable<S> {
+    fn deref_mut(&mut self) -> &mut [Slot<S>] {
+        match self {
+            SlotTable::Fixed(s) => s,
+            SlotTable::Lazy(v) => v.as_mut_slice(),
+        }
+    }
+}

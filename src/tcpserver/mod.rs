@@ -25,6 +25,7 @@ use rustix::io::Errno;
 use rustix::net::{AddressFamily, SendFlags, SocketFlags, SocketType};
 
 pub use conn::{ConnId, Connection, Slot};
+use conn::SlotTable;
 
 use crate::config::{LISTEN_BACKLOG, parse_or};
 use crate::fmt;
@@ -139,7 +140,7 @@ pub struct ServerStats {
 /// [module docs](self).
 pub struct TcpServer<P: Protocol> {
     listener: Option<OwnedFd>,
-    slots: &'static mut [Slot<P::Conn>],
+    slots: SlotTable<P::Conn>,
     pool: &'static BufferPool,
     free_head: u32,
     pause: Pause,
@@ -152,7 +153,7 @@ pub struct TcpServer<P: Protocol> {
 impl<P: Protocol> core::fmt::Debug for TcpServer<P> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("TcpServer")
-            .field("slots", &self.slots.len())
+            .field("slots", &self.slots.capacity())
             .field("pause", &self.pause)
             .field("stats", &self.stats)
             .finish()
@@ -168,11 +169,28 @@ impl<P: Protocol> TcpServer<P> {
             s.parked = false;
             s.next_free = if i + 1 < n { (i + 1) as u32 } else { NIL };
         }
+        Self::with_table(SlotTable::Fixed(slots), if n > 0 { 0 } else { NIL }, pool)
+    }
+
+    /// A server whose slots are created as connections first need them, in an empty
+    /// `heapless::Vec` (its capacity is the most connections open at once). In a zeroed
+    /// `static` — `static_cell::ConstStaticCell::new(heapless::Vec::new())` — the table costs no
+    /// resident memory until connections arrive, and a slot is written only when first used:
+    /// the way to keep a large connection table from inflating an idle firmware's RSS.
+    pub fn new_lazy(
+        slots: &'static mut heapless::vec::VecView<Slot<P::Conn>>,
+        pool: &'static BufferPool,
+    ) -> Self {
+        slots.clear();
+        Self::with_table(SlotTable::Lazy(slots), NIL, pool)
+    }
+
+    fn with_table(slots: SlotTable<P::Conn>, free_head: u32, pool: &'static BufferPool) -> Self {
         TcpServer {
             listener: None,
             slots,
             pool,
-            free_head: if n > 0 { 0 } else { NIL },
+            free_head,
             pause: Pause::No,
             park_cursor: 0,
             nodelay: true,
@@ -222,7 +240,7 @@ impl<P: Protocol> TcpServer<P> {
         lp.add_handler(&fd, accept_ready::<P>, Token(0), Interest::READ)?;
         self.listener = Some(fd);
         self.pause = Pause::No;
-        fmt::info!("tcpserver: listening, {} slots", self.slots.len());
+        fmt::info!("tcpserver: listening, {} slots", self.slots.capacity());
         Ok(local)
     }
 
@@ -279,7 +297,18 @@ impl<P: Protocol> TcpServer<P> {
 
     /// Connection slots (the most connections open at once).
     pub fn capacity(&self) -> usize {
-        self.slots.len()
+        self.slots.capacity()
+    }
+
+    /// Whether a slot is free for a new connection (growing a lazy table if needed).
+    fn has_free_slot(&mut self) -> bool {
+        if self.free_head == NIL {
+            if let Some(i) = self.slots.grow() {
+                self.slots[i].next_free = NIL;
+                self.free_head = i as u32;
+            }
+        }
+        self.free_head != NIL
     }
 
     /// The buffer pool.
@@ -429,7 +458,7 @@ fn accept_ready<P: Protocol>(
 ) -> Result<(), Error> {
     for round in 0..ACCEPT_BATCH {
         let srv = P::server(ctx);
-        if srv.free_head == NIL && P::REJECT_RESPONSE.is_none() {
+        if !srv.has_free_slot() && P::REJECT_RESPONSE.is_none() {
             // This wake-up means a client waits (on the first round at least): the protocol may
             // free a slot for it. Otherwise leave it in the kernel backlog, not accepted.
             if round > 0 || !P::on_slots_full(ctx, lp) {
@@ -466,7 +495,7 @@ fn accept_ready<P: Protocol>(
             }
             Err(e) => return Err(e.into()),
         };
-        if srv.free_head == NIL && !P::on_slots_full(ctx, lp) {
+        if !srv.has_free_slot() && !P::on_slots_full(ctx, lp) {
             // Every slot busy, none freed: answer and close (REJECT_RESPONSE is set here).
             let srv = P::server(ctx);
             srv.stats.rejected += 1;
