@@ -69,6 +69,8 @@ pub fn run_all(root: &Path, opts: &Options) -> ExitCode {
             "clippy",
             "--workspace",
             "--all-targets",
+            "--features",
+            "edgeloop/status,edgeloop/json,edgeloop/testing,edgeloop/device",
             "--",
             "-D",
             "warnings",
@@ -153,8 +155,8 @@ pub fn run_all(root: &Path, opts: &Options) -> ExitCode {
         run(cargo(root).args(["build", "--features", "firmware,status", "--examples"]))
     });
 
-    steps.add("host tests (features status)", || {
-        run(cargo(root).args(["test", "--features", "status"]))
+    steps.add("host tests (features status,json,testing)", || {
+        run(cargo(root).args(["test", "--features", "status,json,testing"]))
     });
 
     steps.add("xtask unit tests", || {
@@ -178,7 +180,7 @@ pub fn run_all(root: &Path, opts: &Options) -> ExitCode {
                 run(cargo(root)
                     .env("EDGELOOP_TEST_RUNNER", qemu)
                     .env("QEMU_LD_PREFIX", sysroot(triple))
-                    .args(["test", "--features", "status", "--target", triple]))
+                    .args(["test", "--features", "status,json,testing", "--target", triple]))
             });
         }
     }
