@@ -102,13 +102,13 @@ pub fn run_all(root: &Path, opts: &Options) -> ExitCode {
     });
 
     steps.add(
-        "doc (features status,firmware,device, warnings denied)",
+        "doc (features status,firmware,device,json,testing, warnings denied)",
         || {
             run(cargo(root).env("RUSTDOCFLAGS", "-D warnings").args([
                 "doc",
                 "--no-deps",
                 "--features",
-                "status,firmware,device",
+                "status,firmware,device,json,testing",
             ]))
         },
     );
