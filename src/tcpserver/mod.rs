@@ -24,8 +24,8 @@ use rustix::fd::OwnedFd;
 use rustix::io::Errno;
 use rustix::net::{AddressFamily, SendFlags, SocketFlags, SocketType};
 
-pub use conn::{ConnId, Connection, Slot};
 use conn::SlotTable;
+pub use conn::{ConnId, Connection, Slot};
 
 use crate::config::{LISTEN_BACKLOG, parse_or};
 use crate::fmt;
