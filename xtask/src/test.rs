@@ -180,7 +180,13 @@ pub fn run_all(root: &Path, opts: &Options) -> ExitCode {
                 run(cargo(root)
                     .env("EDGELOOP_TEST_RUNNER", qemu)
                     .env("QEMU_LD_PREFIX", sysroot(triple))
-                    .args(["test", "--features", "status,json,testing", "--target", triple]))
+                    .args([
+                        "test",
+                        "--features",
+                        "status,json,testing",
+                        "--target",
+                        triple,
+                    ]))
             });
         }
     }
