@@ -298,6 +298,8 @@ pub mod handler;
 pub mod json;
 pub mod route;
 pub mod sse;
+pub mod static_files;
+pub mod websocket;
 
 pub use app::{Application, redirect, send_error, valid_location};
 pub use args::{Arg, Args};

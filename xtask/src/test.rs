@@ -70,7 +70,7 @@ pub fn run_all(root: &Path, opts: &Options) -> ExitCode {
             "--workspace",
             "--all-targets",
             "--features",
-            "edgeloop/status,edgeloop/json,edgeloop/testing,edgeloop/device",
+            "edgeloop/status,edgeloop/json,edgeloop/testing,edgeloop/device,edgeloop/websocket",
             "--",
             "-D",
             "warnings",
@@ -102,13 +102,13 @@ pub fn run_all(root: &Path, opts: &Options) -> ExitCode {
     });
 
     steps.add(
-        "doc (features status,firmware,device,json,testing, warnings denied)",
+        "doc (features status,firmware,device,json,testing,websocket, warnings denied)",
         || {
             run(cargo(root).env("RUSTDOCFLAGS", "-D warnings").args([
                 "doc",
                 "--no-deps",
                 "--features",
-                "status,firmware,device,json,testing",
+                "status,firmware,device,json,testing,websocket",
             ]))
         },
     );
@@ -155,8 +155,15 @@ pub fn run_all(root: &Path, opts: &Options) -> ExitCode {
         run(cargo(root).args(["build", "--features", "firmware,status", "--examples"]))
     });
 
-    steps.add("host tests (features status,json,testing)", || {
-        run(cargo(root).args(["test", "--features", "status,json,testing"]))
+    steps.add(
+        "host tests (features status,json,testing,websocket)",
+        || run(cargo(root).args(["test", "--features", "status,json,testing,websocket"])),
+    );
+
+    // The WebSocket tests live in their own package (tungstenite needs httparse with std,
+    // which would leak into the firmware builds as a dev-dependency of the main crate).
+    steps.add("websocket tests (package edgeloop-websocket-tests)", || {
+        run(cargo(root).args(["test", "--package", "edgeloop-websocket-tests"]))
     });
 
     steps.add("xtask unit tests", || {
@@ -183,7 +190,17 @@ pub fn run_all(root: &Path, opts: &Options) -> ExitCode {
                     .args([
                         "test",
                         "--features",
-                        "status,json,testing",
+                        "status,json,testing,websocket",
+                        "--target",
+                        triple,
+                    ]))?;
+                run(cargo(root)
+                    .env("EDGELOOP_TEST_RUNNER", qemu)
+                    .env("QEMU_LD_PREFIX", sysroot(triple))
+                    .args([
+                        "test",
+                        "--package",
+                        "edgeloop-websocket-tests",
                         "--target",
                         triple,
                     ]))
