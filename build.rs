@@ -12,7 +12,11 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     #[cfg(feature = "status")]
     status_assets::generate();
+    defmt_link::link_defmt();
 }
+
+#[path = "build/defmt.rs"]
+mod defmt_link;
 
 #[cfg(feature = "status")]
 mod status_assets {

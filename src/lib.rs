@@ -124,6 +124,8 @@
 #![deny(rust_2018_idioms)]
 
 pub mod config;
+#[cfg(all(feature = "firmware", feature = "defmt"))]
+pub mod defmt_logger;
 #[cfg(feature = "device")]
 pub mod device;
 #[cfg(feature = "firmware")]

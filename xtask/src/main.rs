@@ -17,6 +17,7 @@ mod elf;
 mod initramfs;
 mod install;
 mod kernel;
+mod noalloc;
 mod nostd;
 mod process;
 mod qemu;

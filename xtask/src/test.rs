@@ -77,17 +77,20 @@ pub fn run_all(root: &Path, opts: &Options) -> ExitCode {
         ]))
     });
 
-    steps.add("clippy (lib, features defmt,status,device)", || {
-        run(cargo(root).args([
-            "clippy",
-            "--lib",
-            "--features",
-            "defmt,status,device",
-            "--",
-            "-D",
-            "warnings",
-        ]))
-    });
+    steps.add(
+        "clippy (lib, features defmt,status,device,firmware)",
+        || {
+            run(cargo(root).args([
+                "clippy",
+                "--lib",
+                "--features",
+                "defmt,status,device,firmware",
+                "--",
+                "-D",
+                "warnings",
+            ]))
+        },
+    );
 
     steps.add("clippy (firmware examples)", || {
         run(cargo(root).args([
@@ -149,10 +152,58 @@ pub fn run_all(root: &Path, opts: &Options) -> ExitCode {
         );
     }
 
+    steps.add("no allocator in the release firmware (nm)", move || {
+        for triple in CROSS_TARGETS {
+            for example in ["status", "hello_world", "echo"] {
+                let elf = root
+                    .join("target")
+                    .join(triple)
+                    .join("release/examples")
+                    .join(example);
+                let elf = match std::env::var_os("CARGO_TARGET_DIR") {
+                    Some(dir) => Path::new(&dir)
+                        .join(triple)
+                        .join("release/examples")
+                        .join(example),
+                    None => elf,
+                };
+                println!(
+                    "{}",
+                    crate::noalloc::check(&elf, triple.ends_with("gnueabihf"))?
+                );
+            }
+        }
+        Ok(())
+    });
+
     // The tests spawn the firmware examples as real processes; `cargo test` cannot build them
     // (it compiles every target with unwinding panics), so they are built first.
     steps.add("build firmware examples (host, for the tests)", || {
         run(cargo(root).args(["build", "--features", "firmware,status", "--examples"]))
+    });
+
+    // defmt_hello alone: with --examples every firmware would log binary frames on stderr.
+    steps.add("build defmt example (host, for the decode test)", || {
+        run(cargo(root).args([
+            "build",
+            "--features",
+            "firmware,defmt",
+            "--example",
+            "defmt_hello",
+        ]))
+    });
+
+    steps.add("clippy (defmt example)", || {
+        run(cargo(root).args([
+            "clippy",
+            "--example",
+            "defmt_hello",
+            "--features",
+            "firmware,defmt",
+            "--",
+            "-D",
+            "warnings",
+        ]))
     });
 
     steps.add(
@@ -164,6 +215,11 @@ pub fn run_all(root: &Path, opts: &Options) -> ExitCode {
     // which would leak into the firmware builds as a dev-dependency of the main crate).
     steps.add("websocket tests (package edgeloop-websocket-tests)", || {
         run(cargo(root).args(["test", "--package", "edgeloop-websocket-tests"]))
+    });
+
+    // Decodes a real run's defmt frames (its own package: defmt-decoder needs std crates).
+    steps.add("defmt decode test (package tests-defmt)", || {
+        run(cargo(root).args(["test", "--package", "tests-defmt"]))
     });
 
     steps.add("xtask unit tests", || {
@@ -203,7 +259,25 @@ pub fn run_all(root: &Path, opts: &Options) -> ExitCode {
                         "edgeloop-websocket-tests",
                         "--target",
                         triple,
-                    ]))
+                    ]))?;
+                // defmt frames from the emulated firmware, decoded on the host.
+                run(cargo(root).args([
+                    "build",
+                    "--features",
+                    "firmware,defmt",
+                    "--example",
+                    "defmt_hello",
+                    "--target",
+                    triple,
+                ]))?;
+                let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+                    .map_or_else(|| root.join("target"), std::path::PathBuf::from);
+                let elf = target_dir.join(triple).join("debug/examples/defmt_hello");
+                run(cargo(root)
+                    .env("EDGELOOP_TEST_RUNNER", qemu)
+                    .env("QEMU_LD_PREFIX", sysroot(triple))
+                    .env("EDGELOOP_DEFMT_HELLO", elf)
+                    .args(["test", "--package", "tests-defmt"]))
             });
         }
     }

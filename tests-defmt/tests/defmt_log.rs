@@ -1,0 +1,294 @@
+//! End-to-end test of edgeloop's defmt logger: runs the real `examples/defmt_hello` firmware,
+//! captures its stderr and decodes the frames against the ELF's `.defmt` table with
+//! `defmt-decoder`, checking every line, level, value and timestamp.
+//!
+//! The firmware needs `--features firmware,defmt`, which `cargo test` cannot build, so build it
+//! first with the same `--target` and profile:
+//!
+//! ```text
+//! cargo build --features firmware,defmt --example defmt_hello [--target T]
+//! cargo test -p tests-defmt [--target T]
+//! ```
+//!
+//! The binary is looked up next to the test executable (`target/[T/]debug/examples/`), or taken
+//! from `EDGELOOP_DEFMT_HELLO` when set. A missing binary skips the tests with a message; one older
+//! than its sources fails them. `EDGELOOP_TEST_RUNNER` (e.g. `qemu-aarch64`) prefixes the child,
+//! as in edgeloop's own tests.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The lines `defmt_hello alpha beta` logs, in order: level and decoded message. The `debug!`
+/// line is compiled out (`DEFMT_LOG=info`) and the line logged from inside `Nosy`'s `Format`
+/// implementation is dropped by the logger (and counted).
+fn expected() -> Vec<(&'static str, String)> {
+    // 300 bytes 0, 1, … 255, 0, 1, …: a frame larger than the logger's buffer.
+    let block: Vec<String> = (0..300).map(|i| format!("{:x}", i % 256)).collect();
+    [
+        ("info", "defmt_hello: 2 argument(s)".to_owned()),
+        ("info", "first argument: alpha".to_owned()),
+        (
+            "info",
+            "reading Reading { sensor: 3, deci_celsius: -125, ok: true }".to_owned(),
+        ),
+        ("warn", "fan at 85%, board at 71.5 C".to_owned()),
+        (
+            "error",
+            "flags 0b10100101, bytes [de, ad, be, ef]".to_owned(),
+        ),
+        ("info", format!("block of 300: [{}]", block.join(", "))),
+        ("info", "value nosy".to_owned()),
+        ("info", "dropped frames: 1".to_owned()),
+        ("info", "bye, exit code 0".to_owned()),
+    ]
+    .into()
+}
+
+const BUILD_HINT: &str = "build it with `cargo build --features firmware,defmt --example \
+     defmt_hello` (same --target and profile as this test)";
+
+/// The emulator (and its arguments) to start the child with, from `EDGELOOP_TEST_RUNNER`.
+fn runner() -> Vec<String> {
+    std::env::var("EDGELOOP_TEST_RUNNER")
+        .map(|r| r.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// Writes past libtest's output capture, so a skip is visible without `--nocapture`.
+fn note(msg: &str) {
+    let _ = writeln!(std::io::stderr(), "{msg}");
+}
+
+/// The firmware ELF: `Ok(None)` when it has not been built (the test is skipped), `Err` when it
+/// is older than one of its sources.
+fn firmware() -> Result<Option<PathBuf>, String> {
+    let path = match std::env::var_os("EDGELOOP_DEFMT_HELLO") {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+            let dir = exe
+                .parent()
+                .and_then(|deps| deps.parent())
+                .ok_or("the test binary is not in target/<profile>/deps")?;
+            dir.join("examples").join("defmt_hello")
+        }
+    };
+    let Ok(built) = std::fs::metadata(&path).and_then(|m| m.modified()) else {
+        note(&format!(
+            "skipped: {} not found; {BUILD_HINT}",
+            path.display()
+        ));
+        return Ok(None);
+    };
+    // Cargo's dep-info lists the sources the binary was built from: `target: src1 src2 …`, with
+    // spaces inside paths escaped as `\ `.
+    let dep_info = std::fs::read_to_string(path.with_extension("d")).unwrap_or_default();
+    let deps = dep_info
+        .lines()
+        .next()
+        .and_then(|l| l.split_once(": "))
+        .map_or(String::new(), |(_, d)| d.replace("\\ ", "\u{0}"));
+    let stale: Vec<String> = deps
+        .split_whitespace()
+        .map(|d| d.replace('\u{0}', " "))
+        .filter(|d| {
+            std::fs::metadata(d)
+                .and_then(|m| m.modified())
+                .is_ok_and(|m| m > built)
+        })
+        .collect();
+    if stale.is_empty() {
+        Ok(Some(path))
+    } else {
+        Err(format!(
+            "{} is older than {stale:?}; {BUILD_HINT}",
+            path.display()
+        ))
+    }
+}
+
+/// `CLOCK_MONOTONIC` in microseconds: the clock the firmware stamps its frames with.
+fn monotonic_us() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `clock_gettime` writes one `timespec` into the valid, exclusively borrowed `ts`.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    assert_eq!(r, 0, "clock_gettime failed");
+    let secs = u64::try_from(ts.tv_sec).expect("monotonic seconds");
+    let nanos = u64::try_from(ts.tv_nsec).expect("monotonic nanoseconds");
+    secs * 1_000_000 + nanos / 1_000
+}
+
+/// What one run of the firmware produced.
+struct Run {
+    status: ExitStatus,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    /// `CLOCK_MONOTONIC` just before the start and just after the exit.
+    window: (u64, u64),
+}
+
+/// Runs the firmware with `args` (through the runner, if any) and collects its output.
+fn run(path: &Path, args: &[&str]) -> Run {
+    let mut words = runner();
+    // Generous: under qemu-user the child starts slowly.
+    let deadline = Duration::from_secs(if words.is_empty() { 20 } else { 120 });
+    words.push(path.display().to_string());
+    words.extend(args.iter().map(|a| a.to_string()));
+    let start = monotonic_us();
+    let mut child = Command::new(&words[0])
+        .args(&words[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {words:?}: {e}"));
+    let mut out = child.stdout.take().expect("piped stdout");
+    let mut err = child.stderr.take().expect("piped stderr");
+    let out_reader = thread::spawn(move || {
+        let mut v = Vec::new();
+        out.read_to_end(&mut v).map(|_| v)
+    });
+    let err_reader = thread::spawn(move || {
+        let mut v = Vec::new();
+        err.read_to_end(&mut v).map(|_| v)
+    });
+    let began = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the firmware") {
+            break status;
+        }
+        if began.elapsed() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{words:?} did not exit within {deadline:?}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    let end = monotonic_us();
+    Run {
+        status,
+        stdout: out_reader.join().unwrap().expect("read stdout"),
+        stderr: err_reader.join().unwrap().expect("read stderr"),
+        window: (start, end),
+    }
+}
+
+/// One decoded frame: level, message and timestamp (µs).
+#[derive(Debug)]
+struct Line {
+    level: String,
+    message: String,
+    micros: u64,
+}
+
+/// Parses a `{=u64:us}` timestamp as the decoder displays it (`seconds.micros`).
+fn parse_micros(shown: &str) -> u64 {
+    let (secs, frac) = shown
+        .split_once('.')
+        .unwrap_or_else(|| panic!("timestamp {shown:?} is not `s.uuuuuu`"));
+    assert_eq!(frac.len(), 6, "timestamp {shown:?}");
+    let secs: u64 = secs.parse().expect("timestamp seconds");
+    let frac: u64 = frac.parse().expect("timestamp microseconds");
+    secs * 1_000_000 + frac
+}
+
+/// Decodes every frame of `stream` against the ELF at `path`; a malformed frame fails the test.
+fn decode(path: &Path, stream: &[u8]) -> Vec<Line> {
+    let elf = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let table = defmt_decoder::Table::parse(&elf)
+        .unwrap_or_else(|e| panic!("{}: bad defmt table: {e}", path.display()))
+        .unwrap_or_else(|| panic!("{}: no .defmt section", path.display()));
+    assert!(table.has_timestamp(), "the ELF defines no defmt timestamp");
+    let mut decoder = table.new_stream_decoder();
+    decoder.received(stream);
+    let mut lines = Vec::new();
+    loop {
+        match decoder.decode() {
+            Ok(frame) => {
+                let shown = frame
+                    .display_timestamp()
+                    .expect("every frame has a timestamp")
+                    .to_string();
+                lines.push(Line {
+                    level: frame.level().map_or("none", |l| l.as_str()).to_owned(),
+                    message: frame.display_message().to_string(),
+                    micros: parse_micros(&shown),
+                });
+            }
+            Err(defmt_decoder::DecodeError::UnexpectedEof) => break,
+            Err(defmt_decoder::DecodeError::Malformed) => {
+                panic!("malformed frame after {lines:#?}")
+            }
+        }
+    }
+    lines
+}
+
+/// Runs the firmware, checks it exited 0 with nothing on stdout and complete frames on stderr,
+/// and decodes them.
+fn logged(args: &[&str]) -> Option<Vec<Line>> {
+    let path = firmware().unwrap_or_else(|e| panic!("{e}"))?;
+    let run = run(&path, args);
+    assert!(
+        run.status.success(),
+        "defmt_hello exited with {}; stderr: {:?}",
+        run.status,
+        run.stderr
+    );
+    assert!(
+        run.stdout.is_empty(),
+        "stdout: {:?}",
+        String::from_utf8_lossy(&run.stdout)
+    );
+    assert_eq!(
+        run.stderr.last(),
+        Some(&0),
+        "stderr does not end with a frame separator: {:?}",
+        run.stderr
+    );
+    let lines = decode(&path, &run.stderr);
+    let (start, end) = run.window;
+    let mut previous = start;
+    for line in &lines {
+        assert!(
+            (previous..=end).contains(&line.micros),
+            "timestamp of {line:?} not monotonic within [{previous}, {end}] µs"
+        );
+        previous = line.micros;
+    }
+    Some(lines)
+}
+
+#[test]
+fn frames_decode_to_the_expected_lines() {
+    let Some(lines) = logged(&["alpha", "beta"]) else {
+        return;
+    };
+    let got: Vec<(&str, String)> = lines
+        .iter()
+        .map(|l| (l.level.as_str(), l.message.clone()))
+        .collect();
+    assert_eq!(got, expected(), "decoded lines: {lines:#?}");
+}
+
+#[test]
+fn argument_count_is_logged_as_a_value() {
+    let Some(lines) = logged(&[]) else {
+        return;
+    };
+    assert_eq!(lines[0].level, "info");
+    assert_eq!(lines[0].message, "defmt_hello: 0 argument(s)");
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.message.starts_with("first argument")),
+        "{lines:#?}"
+    );
+    assert_eq!(lines.len(), expected().len() - 1, "{lines:#?}");
+}
