@@ -49,6 +49,11 @@ pub struct HttpConn {
     pub(crate) deferred_head: bool,
     /// Streaming body framed with chunked encoding (else delimited by closing: HTTP/1.0).
     pub(crate) stream_chunked: bool,
+    /// The request body is being handed to the application in pieces
+    /// ([`HttpApp::stream_request_body`](super::HttpApp::stream_request_body)).
+    pub(crate) body_streaming: bool,
+    /// `Content-Length` bytes of a streamed body still to come.
+    pub(crate) body_left: u64,
 }
 
 impl HttpConn {

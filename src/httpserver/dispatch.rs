@@ -9,8 +9,8 @@
 use core::net::SocketAddr;
 
 use crate::http::{
-    ChunkedDecoder, EMPTY_HEADER, Framing, IMF_FIXDATE_LEN, MAX_BODY_BYTES, MAX_HEADERS, Method,
-    parse_head,
+    ChunkedDecoder, EMPTY_HEADER, Framing, Head, IMF_FIXDATE_LEN, MAX_BODY_BYTES, MAX_HEADERS,
+    Method, parse_head,
 };
 use crate::ioloop::{Error, IoLoop};
 use crate::iostream::Lent;
@@ -237,9 +237,11 @@ fn step<A: HttpApp>(
     // Chunked bodies are de-chunked in place first (that needs the buffer mutable), then the
     // head is parsed again, immutably, for the handler.
     let mut chunked_total = None;
+    let mut streamed = false;
     {
         let mut headers = [EMPTY_HEADER; MAX_HEADERS];
         let data = &l.rbuf[l.rstart..l.rend];
+        let data_len = data.len();
         let head = match parse_head(data, &mut headers) {
             Ok(Some(h)) => h,
             Ok(None) if c.eof => return (Step::Close, &[]),
@@ -254,10 +256,37 @@ fn step<A: HttpApp>(
                 let need = usize::try_from(n)
                     .ok()
                     .and_then(|n| n.checked_add(head_len));
-                let Some(need) = need.filter(|&need| need <= l.rbuf.len()) else {
-                    return (fail(l, date, 413, b""), &[]);
-                };
-                if data.len() < need {
+                let fits = need.filter(|&need| need <= l.rbuf.len());
+                if st.body_streaming || fits.is_none() {
+                    if !st.body_streaming {
+                        if !A::stream_request_body(app, &make_request(&head, &[], c)) {
+                            return (fail(l, date, 413, b""), &[]);
+                        }
+                        st.body_streaming = true;
+                        st.body_left = n;
+                    }
+                    let body_at = l.rstart + head_len;
+                    let avail = (l.rend - body_at) as u64;
+                    let take = avail.min(st.body_left) as usize;
+                    if take > 0 {
+                        A::data_received(app, lp, c.id, &l.rbuf[body_at..body_at + take]);
+                        l.rbuf.copy_within(body_at + take..l.rend, body_at);
+                        l.rend -= take;
+                        st.body_left -= take as u64;
+                    }
+                    if st.body_left > 0 {
+                        if c.eof {
+                            return (Step::Close, &[]);
+                        }
+                        await_body(l, st, expect, c.clock);
+                        return (Step::Wait, &[]);
+                    }
+                    st.body_streaming = false;
+                    streamed = true;
+                    chunked_total = Some((head_len, 0));
+                }
+                let need = fits.unwrap_or(head_len);
+                if !streamed && data_len < need {
                     if c.eof {
                         return (Step::Close, &[]);
                     }
@@ -280,6 +309,26 @@ fn step<A: HttpApp>(
                     .copy_within(from + p.consumed..l.rend, from + p.produced);
                 l.rend -= p.consumed - p.produced;
                 st.decoded += p.produced as u32;
+                let full = l.rend - l.rstart == l.rbuf.len();
+                if !st.body_streaming && !p.done && full {
+                    let mut again = [EMPTY_HEADER; MAX_HEADERS];
+                    let head_bytes = &l.rbuf[l.rstart..l.rstart + head_len];
+                    let offer = match parse_head(head_bytes, &mut again) {
+                        Ok(Some(h)) => A::stream_request_body(app, &make_request(&h, &[], c)),
+                        _ => false,
+                    };
+                    if !offer {
+                        return (fail(l, date, 413, b""), &[]);
+                    }
+                    st.body_streaming = true;
+                }
+                if st.body_streaming && st.decoded > 0 {
+                    let n = st.decoded as usize;
+                    A::data_received(app, lp, c.id, &l.rbuf[body_at..body_at + n]);
+                    l.rbuf.copy_within(body_at + n..l.rend, body_at);
+                    l.rend -= n;
+                    st.decoded = 0;
+                }
                 if !p.done {
                     st.chunked = Some(dec);
                     if c.eof {
@@ -292,6 +341,7 @@ fn step<A: HttpApp>(
                     return (Step::Wait, &[]);
                 }
                 st.chunked = None;
+                st.body_streaming = false;
                 chunked_total = Some((head_len, st.decoded as usize));
             }
         }
@@ -317,29 +367,7 @@ fn step<A: HttpApp>(
     if head.method == Method::Other {
         return (fail_after(l, total, date, 501), &[]);
     }
-    let (path, query) = match head.path.split_once('?') {
-        Some((p, q)) => (p, q),
-        None => (head.path, ""),
-    };
-    let remote = if c.xheaders {
-        forwarded_ip(head.headers)
-            .map(|ip| SocketAddr::new(ip, c.peer.map_or(0, |p| p.port())))
-            .or(c.peer)
-    } else {
-        c.peer
-    };
-    let req = Request {
-        method: head.method,
-        target: head.target,
-        path,
-        query,
-        version: head.version,
-        headers: head.headers,
-        body,
-        remote,
-        conn: c.id,
-        keep_alive: head.keep_alive,
-    };
+    let req = make_request(&head, body, c);
     let Some(mut resp) = Response::new(&mut l.wbuf[l.wend..]) else {
         return (Step::Wait, &[]);
     };
@@ -401,6 +429,33 @@ fn step<A: HttpApp>(
         (Step::Next, tail)
     } else {
         (Step::Close, tail)
+    }
+}
+
+/// The request a handler sees, from a parsed head and its body.
+fn make_request<'r>(head: &Head<'r, 'r>, body: &'r [u8], c: &Ctx<'_>) -> Request<'r> {
+    let (path, query) = match head.path.split_once('?') {
+        Some((p, q)) => (p, q),
+        None => (head.path, ""),
+    };
+    let remote = if c.xheaders {
+        forwarded_ip(head.headers)
+            .map(|ip| SocketAddr::new(ip, c.peer.map_or(0, |p| p.port())))
+            .or(c.peer)
+    } else {
+        c.peer
+    };
+    Request {
+        method: head.method,
+        target: head.target,
+        path,
+        query,
+        version: head.version,
+        headers: head.headers,
+        body,
+        remote,
+        conn: c.id,
+        keep_alive: head.keep_alive,
     }
 }
 

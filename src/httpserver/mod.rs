@@ -81,6 +81,18 @@ pub trait HttpApp: Sized + 'static {
     /// (status 200 by default), unless it calls [`Response::defer`].
     fn on_request(&mut self, lp: &mut IoLoop<Self>, req: &Request<'_>, resp: &mut Response<'_>);
 
+    /// Tornado's `@stream_request_body`: a request whose body does not fit the read buffer is
+    /// offered here (head only: `req.body` is empty). Return `true` to receive the body in
+    /// pieces through [`data_received`](Self::data_received) as it arrives — `Content-Length`
+    /// or chunked, through a buffer of any size — after which [`on_request`](Self::on_request)
+    /// runs with an empty body. `false` (the default) answers `413`.
+    fn stream_request_body(&mut self, _req: &Request<'_>) -> bool {
+        false
+    }
+
+    /// A piece of a streamed request body, in order (Tornado's `data_received`).
+    fn data_received(&mut self, _lp: &mut IoLoop<Self>, _conn: ConnId, _data: &[u8]) {}
+
     /// A connection closed (for applications that keep per-connection state, such as deferred
     /// responses or event streams).
     fn on_close(&mut self, _lp: &mut IoLoop<Self>, _conn: ConnId) {}

@@ -362,7 +362,8 @@ impl<'w> Response<'w> {
         }
         let no_body = matches!(self.status, 100..=199 | 204 | 304);
         let body_len = if no_body { 0 } else { self.body_len() };
-        let streaming = self.streaming && !no_body && !f.head_only && !self.failed;
+        // A HEAD response carries the head the streamed GET response would have (chunked).
+        let streaming = self.streaming && !no_body && !self.failed;
         if streaming && !self.tail.is_empty() {
             // A static first part is copied into the first chunk when it fits.
             let tail = core::mem::take(&mut self.tail);

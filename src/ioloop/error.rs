@@ -58,6 +58,10 @@ impl From<crate::iostream::StreamError> for Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Error::Io(98) => f.write_str("address already in use (errno 98)"),
+            Error::Io(99) => f.write_str("address not available on this host (errno 99)"),
+            Error::Io(13) => f.write_str("permission denied (errno 13)"),
+            Error::Io(24) => f.write_str("too many open files (errno 24)"),
             Error::Io(e) => write!(f, "system call failed (errno {e})"),
             Error::HandlerTableFull => f.write_str("handler table full (fd beyond MAX_HANDLERS)"),
             Error::AlreadyRegistered => f.write_str("a handler is already registered for this fd"),

@@ -256,8 +256,13 @@ impl StatusService {
         let _ = resp.set_header("Content-Type", doc.content_type());
         let _ = resp.set_header("Cache-Control", b"no-cache");
         let body = &buf[..c.len];
-        if body.len() <= resp.body_room() || req.method == Method::Head {
-            let _ = resp.write(body.get(..resp.body_room()).unwrap_or(body));
+        if body.len() <= resp.body_room() {
+            let _ = resp.write(body);
+            return;
+        }
+        if req.method == Method::Head {
+            // The head a GET gets: streamed (chunked), so no length to state.
+            resp.stream();
             return;
         }
         if self.transfers.is_full() {
@@ -278,7 +283,13 @@ impl StatusService {
     }
 
     fn start_events(&mut self, req: &Request<'_>, resp: &mut Response<'_>) {
-        if self.streams.is_full() {
+        if req.method == Method::Head {
+            // The head of a stream only: nothing to subscribe.
+            let _ = resp.set_header("Content-Type", b"text/event-stream");
+            let _ = resp.set_header("Cache-Control", b"no-cache");
+            return;
+        }
+        if self.streams.is_full() && !self.streams.contains(&req.conn) {
             self.stats.refused += 1;
             let _ = resp.set_status(503);
             let _ = resp.set_header("Retry-After", b"5");
@@ -287,7 +298,15 @@ impl StatusService {
         resp.event_stream();
         // Reconnect after 2 s if the connection drops.
         let _ = resp.write(b"retry: 2000\n\n");
-        let _ = self.streams.push(req.conn);
+        // The current status at once, not only at the next refresh.
+        if let (Some(buf), true) = (self.event.as_deref_mut(), self.seq > 0) {
+            if let Ok(n) = write_status_event(self.snapshot, buf) {
+                let _ = resp.write(&buf[..n]);
+            }
+        }
+        if !self.streams.contains(&req.conn) {
+            let _ = self.streams.push(req.conn);
+        }
     }
 
     /// Forget a connection that closed (call from [`HttpApp::on_close`]).
