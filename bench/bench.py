@@ -128,8 +128,9 @@ def rss_kib(pid):
 
 
 class Server:
-    def __init__(self, name, cmd, port):
+    def __init__(self, name, cmd, port, check="/", expect=b"Hello, world"):
         self.name, self.cmd, self.port = name, cmd, port
+        self.check, self.expect = check, expect
         self.proc = None
 
     def __enter__(self):
@@ -140,8 +141,8 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode}")
             try:
-                status, body = http_get(self.port, "/")
-                if status == 200 and body == b"Hello, world":
+                status, body = http_get(self.port, self.check)
+                if status == 200 and (self.expect is None or body == self.expect):
                     return self
                 raise RuntimeError(f"{self.name}: GET / gave {status} {body[:40]!r}")
             except OSError:
@@ -191,9 +192,9 @@ def http_get(port, path, keep=None):
 # Load
 # ---------------------------------------------------------------------------------------------
 
-def wrk(port, conns, secs, extra=()):
+def wrk(port, conns, secs, extra=(), path="/"):
     cmd = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{conns}", f"-d{secs}s", "--latency",
-           *extra, f"http://127.0.0.1:{port}/"]
+           *extra, f"http://127.0.0.1:{port}{path}"]
     out = sh(cmd, timeout=secs + 60)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     reqs = int(re.search(r"(\d+) requests in", out).group(1))
@@ -318,6 +319,7 @@ def main():
     ap.add_argument("--only", default="edgeloop,floor,nginx,hyper,picoserve,tornado")
     ap.add_argument("--skip-c10k", action="store_true")
     ap.add_argument("--skip-callgrind", action="store_true")
+    ap.add_argument("--skip-status", action="store_true")
     ap.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
     args = ap.parse_args()
     ensure_tools()
@@ -353,20 +355,44 @@ def main():
         results[name] = r
         log(f"   keep-alive c64: {statistics.median(x['rps'] for x in r['ka']):.0f} req/s")
 
+    status = {}
+    if not args.skip_status:
+        port += 1
+        log("== status firmware endpoints (and node_exporter's /metrics)")
+        status_bin = build_status(os.path.join(ROOT, "target", "bench"))
+        cmd = ["taskset", "-c", SERVER_CPU, status_bin, "--port", str(port), "--host", "127.0.0.1"]
+        with Server("status", cmd, port, check="/api/status", expect=None) as srv:
+            time.sleep(1.5)
+            status["idle_rss"] = rss_kib(srv.pid)
+            for key, path, extra in (("api", "/api/status", ()), ("metrics", "/metrics", ()),
+                                     ("asset", "/status/app.js", ("-H", "Accept-Encoding: gzip"))):
+                status[key] = measured(srv, lambda: wrk(port, 64, secs, extra, path))
+        port += 1
+        ne = [os.path.join(PEERS, "peer"), "node-exporter", str(port), SERVER_CPU]
+        try:
+            with Server("node-exporter", ne, port, check="/metrics", expect=None) as srv:
+                status["node_exporter"] = measured(srv, lambda: wrk(port, 64, secs, (), "/metrics"))
+                status["node_exporter_rss"] = rss_kib(srv.pid)
+        except (RuntimeError, subprocess.CalledProcessError) as e:
+            log(f"   node-exporter unavailable: {e}")
+
     insns = {}
     if not args.skip_callgrind:
         port += 1
         log("== callgrind: instructions per request (edgeloop, floor)")
-        insns["edgeloop"] = callgrind_instructions([hello, "--port", str(port), "--host", "127.0.0.1"], port)
-        port += 1
-        floor_bin = os.path.join(os.environ.get("PEERS_TARGET_DIR", "/tmp/edgeloop-peers-target"), "floor")
-        if not os.path.exists(floor_bin):
-            os.makedirs(os.path.dirname(floor_bin), exist_ok=True)
-            sh(["gcc", "-O2", "-o", floor_bin, os.path.join(PEERS, "floor.c")])
-        insns["floor"] = callgrind_instructions([floor_bin, str(port)], port)
+        try:
+            insns["edgeloop"] = callgrind_instructions([hello, "--port", str(port), "--host", "127.0.0.1"], port)
+            port += 1
+            floor_bin = os.path.join(os.environ.get("PEERS_TARGET_DIR", "/tmp/edgeloop-peers-target"), "floor")
+            if not os.path.exists(floor_bin):
+                os.makedirs(os.path.dirname(floor_bin), exist_ok=True)
+                sh(["gcc", "-O2", "-o", floor_bin, os.path.join(PEERS, "floor.c")])
+            insns["floor"] = callgrind_instructions([floor_bin, str(port)], port)
+        except (OSError, AssertionError, subprocess.SubprocessError, AttributeError) as e:
+            log(f"   callgrind failed: {e!r}")
 
     sizes = binary_sizes()
-    report = render(results, insns, sizes, secs, runs, args)
+    report = render(results, insns, sizes, secs, runs, args, status)
     print(report)
     with open(args.out, "w") as f:
         f.write(report)
@@ -392,7 +418,13 @@ def binary_sizes():
     return out
 
 
-def render(results, insns, sizes, secs, runs, args):
+def build_status(target_dir):
+    sh(["cargo", "build", "--release", "--features", "firmware,status", "--example", "status",
+        "--target-dir", target_dir], cwd=ROOT)
+    return os.path.join(target_dir, "release", "examples", "status")
+
+
+def render(results, insns, sizes, secs, runs, args, status=None):
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     lines = [
         "# edgeloop benchmarks",
@@ -447,6 +479,20 @@ def render(results, insns, sizes, secs, runs, args):
         for name, x in c10.items():
             ratio = fmt_ratio(c10["edgeloop"]["holding"], x["holding"]) if "edgeloop" in c10 and name != "edgeloop" else ""
             lines.append(f"| {name} | {x['ok1']} / {x['ok2']} of {x['n']} | {x['idle']} | {x['holding']} | {x['after']} | {ratio} |")
+    if status:
+        lines += ["", "## Status firmware endpoints, wrk -t1 -c64", "",
+                  "| endpoint | req/s | p99 ms | CPU µs/req | errors |", "|---|---|---|---|---|"]
+        for key, label in (("api", "edgeloop status `/api/status` (JSON)"),
+                           ("metrics", "edgeloop status `/metrics`"),
+                           ("asset", "edgeloop status `/status/app.js`, gzip"),
+                           ("node_exporter", "node_exporter `/metrics`")):
+            if key in status:
+                x = status[key]
+                lines.append(f"| {label} | {x['rps']:.0f} | {x['p99_ms']:.2f} | {x['cpu_us']:.2f} | {x['errors'].strip() or '0'} |")
+        if "metrics" in status and "node_exporter" in status:
+            lines.append(f"\nedgeloop `/metrics` ÷ node_exporter `/metrics` (req/s): "
+                         f"{status['metrics']['rps'] / status['node_exporter']['rps']:.0f}×; status firmware idle RSS "
+                         f"{status['idle_rss']} KiB vs node_exporter {status.get('node_exporter_rss', '?')} KiB.")
     if insns:
         lines += ["", "## Instructions per request (callgrind, one keep-alive connection)", "",
                   "| server | instructions/request |", "|---|---|"]

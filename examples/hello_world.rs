@@ -25,11 +25,11 @@ use core::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use edgeloop::config::{BUFFER_COUNT, BUFFER_SIZE, MAX_CONNECTIONS};
 use edgeloop::firmware::{Args, stderr, stdout, write_fmt};
-use edgeloop::http::Method;
 use edgeloop::httpserver::{HttpApp, HttpConn, HttpServer, Request, Response};
 use edgeloop::ioloop::{Error, IoLoop, Signal};
 use edgeloop::iostream::BufferPool;
 use edgeloop::tcpserver::Slot;
+use edgeloop::web::{Application, HandlerResult, Methods, RequestHandler, Route, WebRequest};
 use static_cell::{ConstStaticCell, StaticCell};
 
 edgeloop::firmware_main!(main_entry);
@@ -46,28 +46,37 @@ struct App {
     http: HttpServer<App>,
 }
 
-/// `MainHandler.get`: `self.write("Hello, world")`.
-fn main_handler_get(resp: &mut Response<'_>) {
-    let _ = resp.write(b"Hello, world");
+/// `class MainHandler(tornado.web.RequestHandler)`
+struct MainHandler;
+
+impl RequestHandler<App> for MainHandler {
+    fn allowed(&self) -> Methods {
+        Methods::GET
+    }
+
+    /// `def get(self): self.write("Hello, world")`
+    fn get(
+        &self,
+        _: &mut App,
+        _: &mut IoLoop<App>,
+        _: &WebRequest<'_, '_>,
+        resp: &mut Response<'_>,
+    ) -> HandlerResult {
+        let _ = resp.write(b"Hello, world");
+        Ok(())
+    }
 }
+
+/// `tornado.web.Application([(r"/", MainHandler)])`
+static APPLICATION: Application<App> = Application::new(&[Route::new("/", &MainHandler)]);
 
 impl HttpApp for App {
     fn http(&mut self) -> &mut HttpServer<App> {
         &mut self.http
     }
 
-    /// `tornado.web.Application([(r"/", MainHandler)])`.
-    fn on_request(&mut self, _: &mut IoLoop<App>, req: &Request<'_>, resp: &mut Response<'_>) {
-        match (req.path, req.method) {
-            ("/", Method::Get | Method::Head) => main_handler_get(resp),
-            ("/", _) => {
-                let _ = resp.set_status(405);
-                let _ = resp.set_header("Allow", b"GET, HEAD");
-            }
-            _ => {
-                let _ = resp.set_status(404);
-            }
-        }
+    fn on_request(&mut self, lp: &mut IoLoop<App>, req: &Request<'_>, resp: &mut Response<'_>) {
+        APPLICATION.dispatch(self, lp, req, resp);
     }
 }
 

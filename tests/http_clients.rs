@@ -110,7 +110,10 @@ fn curl_reuses_one_keep_alive_connection_for_two_urls() {
     );
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "curl failed: {stderr}");
-    assert_eq!(stdout, "Hello, world", "{stderr}");
+    assert_eq!(
+        stdout, "Hello, world<html><title>404: Not Found</title><body>404: Not Found</body></html>",
+        "{stderr}"
+    );
     assert!(
         stderr.contains("Re-using existing connection"),
         "curl opened a second connection:\n{stderr}"
@@ -264,7 +267,7 @@ fn curl_head_and_post_against_hello_world() {
         stdout.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"),
         "{stdout}"
     );
-    assert!(stdout.contains("Allow: GET, HEAD\r\n"), "{stdout}");
+    assert!(stdout.contains("Allow: GET, HEAD, OPTIONS\r\n"), "{stdout}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -320,7 +323,7 @@ fn python_http_client_two_requests_on_one_connection_to_hello_world() {
         lines,
         [
             "200 'Hello, world'",
-            "404 '' edgeloop",
+            "404 '<html><title>404: Not Found</title><body>404: Not Found</body></html>' edgeloop",
             "same connection: True"
         ]
     );

@@ -794,7 +794,7 @@ fn hello_world_answers_404_and_405_with_allow() {
     assert_eq!(r.status_line, "HTTP/1.1 404 Not Found");
     let r = c.request("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi");
     assert_eq!(r.status_line, "HTTP/1.1 405 Method Not Allowed");
-    assert_eq!(r.header("Allow"), Some("GET, HEAD"));
+    assert_eq!(r.header("Allow"), Some("GET, HEAD, OPTIONS"));
     // Both keep the connection.
     let r = c.request("GET / HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(r.body, b"Hello, world");
