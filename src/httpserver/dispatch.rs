@@ -179,7 +179,11 @@ pub(crate) fn on_ready<A: HttpApp>(
 const PULL_ROUNDS: usize = 16;
 
 /// Feeds a streamed response while its output drains at once (`HttpApp::on_stream_drained`).
-fn drain_stream<A: HttpApp>(ctx: &mut A, lp: &mut IoLoop<A>, id: ConnId) -> Result<(), Error> {
+pub(crate) fn drain_stream<A: HttpApp>(
+    ctx: &mut A,
+    lp: &mut IoLoop<A>,
+    id: ConnId,
+) -> Result<(), Error> {
     for _ in 0..PULL_ROUNDS {
         let Some(conn) = ctx.http().tcp.conn(id) else {
             return Ok(());
@@ -387,6 +391,7 @@ fn step<A: HttpApp>(
         l.rstart += total;
         return (Step::Deferred, &[]);
     }
+    resp.settle_stream();
     let status = resp.status();
     let upgraded = status == 101 && resp.upgrade_protocol().is_some();
     let streaming = resp.is_streaming()

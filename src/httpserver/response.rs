@@ -34,6 +34,10 @@ pub const MAX_RESPONSE_HEAD: usize = {
 /// Room kept for the status line and the server-managed fields.
 pub const PREFIX_MAX: usize = 256;
 
+/// Longest protocol name [`Response::upgrade`] takes: with it, the server's fields of a `101`
+/// (status line, `Server`, `Date`, `Upgrade`, `Connection`) stay well within [`PREFIX_MAX`].
+pub const MAX_UPGRADE_PROTOCOL: usize = 64;
+
 /// Bytes of chunk framing around a streamed first chunk (size line and CRLFs), with margin.
 const CHUNK_FRAMING: usize = 24;
 
@@ -180,9 +184,11 @@ impl<'w> Response<'w> {
     /// `Upgrade: protocol` and `Connection: Upgrade` written by the server). After the head, the
     /// connection's bytes go to [`HttpApp::on_upgraded`](super::HttpApp::on_upgraded) and can
     /// be written with [`HttpServer::upgraded_write`](super::HttpServer::upgraded_write). The
-    /// protocol name must be a token (else `Err(InvalidHeaderValue)`).
+    /// protocol name must be a token of at most [`MAX_UPGRADE_PROTOCOL`] bytes (else
+    /// `Err(InvalidHeaderValue)`).
     pub fn upgrade(&mut self, protocol: &'static str) -> Result<(), ResponseError> {
-        if !is_token(protocol.as_bytes()) {
+        // The name goes into the server's fixed-size head prefix (`PREFIX_MAX`).
+        if !is_token(protocol.as_bytes()) || protocol.len() > MAX_UPGRADE_PROTOCOL {
             return Err(ResponseError::InvalidHeaderValue);
         }
         self.status = 101;
@@ -347,6 +353,19 @@ impl<'w> Response<'w> {
     /// Whether a write failed (the server will answer `500`).
     pub fn failed(&self) -> bool {
         self.failed
+    }
+
+    /// For a streamed response, moves a static body into the first chunk (a streamed body is
+    /// framed in the write buffer, so it cannot be sent by reference); one that does not fit
+    /// fails the response (a `500`), like any body that does not fit. The server calls this
+    /// before it decides how the response is sent.
+    pub(crate) fn settle_stream(&mut self) {
+        let no_body = matches!(self.status, 100..=199 | 204 | 304);
+        if self.streaming && !no_body && !self.failed && !self.tail.is_empty() {
+            let tail = core::mem::take(&mut self.tail);
+            // On `BodyTooLarge`, `write` marks the response failed.
+            let _ = self.write(tail);
+        }
     }
 
     /// Lays the finished response out at the start of the buffer. Returns its length and the

@@ -119,10 +119,17 @@ pub(crate) fn evict_partial_head<A: HttpApp>(
 /// Closes the least recently used idle keep-alive connection. Returns whether one was closed.
 pub(crate) fn evict_lru<A: HttpApp>(app: &mut A, lp: &mut IoLoop<A>) -> bool {
     let srv = app.http();
+    let clock = srv.clock;
     let mut best: Option<(u32, ConnId)> = None;
     srv.tcp.for_each_conn(|id, c| {
-        let idle =
-            c.state.phase == Phase::Idle && !c.stream.is_writing() && c.stream.read_buffered() == 0;
+        // A connection never served and accepted in the current second is not an idle
+        // keep-alive: its request may be waiting unread in the socket, and closing it would
+        // drop a new client without an answer (with a reset, its bytes being unread).
+        let settled = c.state.requests > 0 || c.state.last_active < clock;
+        let idle = settled
+            && c.state.phase == Phase::Idle
+            && !c.stream.is_writing()
+            && c.stream.read_buffered() == 0;
         if idle && best.is_none_or(|(t, _)| c.state.last_active < t) {
             best = Some((c.state.last_active, id));
         }

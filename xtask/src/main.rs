@@ -14,6 +14,7 @@
 
 mod build;
 mod elf;
+mod fuzz;
 mod initramfs;
 mod install;
 mod kernel;
@@ -53,6 +54,10 @@ commands:
   kernel
         fetch (as root) and cache the guest kernel and modules in
         target/qemu-kernel/; prints their paths.
+  fuzz [--seconds N] [--target NAME]
+        build the libFuzzer targets of fuzz/ (stable toolchain, RUSTC_BOOTSTRAP=1)
+        and run each (or NAME) for N seconds (default 30); fails on any crash,
+        keeping the input in fuzz/artifacts/NAME/. See SECURITY.md.
   help
         this text.
 ";
@@ -115,6 +120,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        "fuzz" => fuzz::run(&repo_root(), &fuzz::parse_args(rest)?).map(|_| ExitCode::SUCCESS),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)

@@ -226,6 +226,15 @@ pub fn run_all(root: &Path, opts: &Options) -> ExitCode {
         run(cargo(root).args(["test", "--package", "xtask"]))
     });
 
+    // Every libFuzzer target of fuzz/ for 10 s (about a minute of build on a fresh machine).
+    steps.add("fuzz smoke (10 s per target)", || {
+        let opts = crate::fuzz::Options {
+            seconds: 10,
+            target: None,
+        };
+        crate::fuzz::run(root, &opts).map(|_| ())
+    });
+
     if !opts.no_qemu {
         for triple in CROSS_TARGETS {
             let qemu = emulator(triple);
