@@ -201,30 +201,61 @@ pub(super) fn conn_ready<P: Protocol>(
 }
 
 /// After the protocol ran: flush, re-arm, give back idle buffers, or close.
+/// Rounds of "output drained, input waiting → run the protocol again" in one event.
+const RESUME_ROUNDS: usize = 16;
+
+/// End of stream, or a reset surfacing through the protocol, is the normal way a connection
+/// ends, not a failure to log; the stream is already marked closed.
+fn normal_end(r: Result<(), Error>) -> Result<(), Error> {
+    match r {
+        Err(Error::Stream(StreamError::Closed | StreamError::Io(_))) => Ok(()),
+        other => other,
+    }
+}
+
 pub(super) fn finish<P: Protocol>(
     ctx: &mut P::Ctx,
     lp: &mut IoLoop<P::Ctx>,
     id: ConnId,
     r: Result<(), Error>,
 ) -> Result<(), Error> {
-    let r = match r {
-        // End of stream, or a reset surfacing through the protocol, is the normal way a
-        // connection ends, not a failure to log; the stream is already marked closed.
-        Err(Error::Stream(StreamError::Closed | StreamError::Io(_))) => Ok(()),
-        other => other,
-    };
+    let mut r = normal_end(r);
+    // Output that drained at once while input still waits in the buffer means the protocol
+    // stopped for lack of output room, and no event will come to resume it (the peer may have
+    // nothing more to send): run it again, a bounded number of times, then in a callback.
+    for round in 0..=RESUME_ROUNDS {
+        let Some(conn) = P::server(ctx).conn(id) else {
+            return r;
+        };
+        let s = &mut conn.stream;
+        if r.is_err() {
+            s.abort();
+        }
+        let was_writing = s.is_writing();
+        if was_writing && !s.closed() {
+            let _ = s.flush();
+        }
+        let stalled = r.is_ok()
+            && was_writing
+            && !s.is_writing()
+            && s.read_buffered() > 0
+            && !s.closed()
+            && !s.is_closing();
+        if !stalled {
+            break;
+        }
+        if round == RESUME_ROUNDS {
+            let _ = lp.add_callback(resume::<P>, id.token());
+            break;
+        }
+        r = normal_end(P::on_ready(ctx, lp, id, Ready::WRITABLE));
+    }
     let srv = P::server(ctx);
     let pool = srv.pool;
     let Some(conn) = srv.conn(id) else {
         return r;
     };
     let s = &mut conn.stream;
-    if r.is_err() {
-        s.abort();
-    }
-    if s.is_writing() && !s.closed() {
-        let _ = s.flush();
-    }
     // A full read buffer that the protocol neither consumed nor paused, with nothing to send:
     // no event could ever make progress, so the connection is closed rather than left hanging.
     let stuck = s.read_buffer_full() && !s.is_writing() && !s.is_reading_paused();
