@@ -64,7 +64,10 @@ use core::net::SocketAddr;
 
 pub use conn::{HttpConn, Phase};
 pub use request::Request;
-pub use response::{MAX_RESPONSE_HEAD, PREFIX_MAX, Response, ResponseError, valid_header_value};
+pub use response::{
+    MAX_RESPONSE_HEAD, MAX_UPGRADE_PROTOCOL, PREFIX_MAX, Response, ResponseError,
+    valid_header_value,
+};
 pub use upgraded::Upgraded;
 
 use crate::http::IMF_FIXDATE_LEN;

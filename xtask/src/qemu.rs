@@ -2,7 +2,7 @@
 //! a minimal initramfs on an emulated `virt` machine, with its console on this terminal.
 //!
 //! Steps (shared with [`crate::systest`]): a release build of the example for the board
-//! (`boards/NAME.toml`, features `firmware,device,status` plus the example's
+//! (`boards/NAME.toml`, features `firmware,device,status,defmt` plus the example's
 //! `required-features`), the guest kernel from the cache ([`crate::kernel`]), an initramfs with
 //! the firmware as `/init` ([`crate::initramfs`]), then
 //!
@@ -32,7 +32,7 @@ pub const DEFAULT_EXAMPLE: &str = "status";
 /// The host port `cargo xtask qemu` forwards to the guest's port 80 by default.
 pub const DEFAULT_PORT: u16 = 8080;
 /// Features every firmware booted as PID 1 is built with.
-const BASE_FEATURES: [&str; 3] = ["firmware", "device", "status"];
+const BASE_FEATURES: [&str; 4] = ["firmware", "device", "status", "defmt"];
 
 /// Options of `cargo xtask qemu`.
 #[derive(Debug, Clone)]
