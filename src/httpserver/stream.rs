@@ -30,16 +30,46 @@ impl<A: HttpApp> HttpServer<A> {
         id: ConnId,
         pieces: &[&[u8]],
     ) -> Result<(), Error> {
-        let srv = app.http();
-        let pool = srv.tcp.pool();
-        let conn = srv.tcp.conn(id).ok_or(Error::NotRegistered)?;
-        if conn.state.phase != Phase::Streaming {
-            return Err(Error::NotRegistered);
-        }
-        let chunked = conn.state.stream_chunked;
+        let chunked = app
+            .http()
+            .tcp
+            .conn(id)
+            .is_some_and(|c| c.state.stream_chunked);
         let len: usize = pieces.iter().map(|p| p.len()).sum();
         if len == 0 {
             return Ok(());
+        }
+        let mut hex = [0u8; HEX_U64_LEN];
+        let size = hex_u64(len as u64, &mut hex);
+        let mut head = [0u8; HEX_U64_LEN + 2];
+        let (prefix, suffix): (&[u8], &[u8]) = if chunked {
+            head[..size.len()].copy_from_slice(size);
+            head[size.len()..size.len() + 2].copy_from_slice(b"\r\n");
+            (&head[..size.len() + 2], b"\r\n")
+        } else {
+            (&[], &[])
+        };
+        Self::write_out(app, lp, id, Phase::Streaming, prefix, pieces, suffix)
+    }
+
+    /// Writes `prefix`, `pieces` and `suffix` to connection `id`, which must be in `phase`, from
+    /// outside its own event: all of them or nothing, then flush and re-arm. The shared body of
+    /// [`stream_write`](Self::stream_write) and
+    /// [`upgraded_write`](Self::upgraded_write).
+    pub(crate) fn write_out(
+        app: &mut A,
+        lp: &mut IoLoop<A>,
+        id: ConnId,
+        phase: Phase,
+        prefix: &[u8],
+        pieces: &[&[u8]],
+        suffix: &[u8],
+    ) -> Result<(), Error> {
+        let srv = app.http();
+        let pool = srv.tcp.pool();
+        let conn = srv.tcp.conn(id).ok_or(Error::NotRegistered)?;
+        if conn.state.phase != phase {
+            return Err(Error::NotRegistered);
         }
         if !conn.stream.acquire_buffers(pool) {
             return Err(Error::Stream(StreamError::NoBuffer));
@@ -48,14 +78,12 @@ impl<A: HttpApp> HttpServer<A> {
             // Make room if the earlier pieces can go now.
             let _ = conn.stream.flush();
         }
-        let mut hex = [0u8; HEX_U64_LEN];
-        let size = hex_u64(len as u64, &mut hex);
-        let framing = if chunked { size.len() + 4 } else { 0 };
+        let len = prefix.len() + pieces.iter().map(|p| p.len()).sum::<usize>() + suffix.len();
         let (room, pending) = {
             let w = conn.stream.writer();
             (w.room(), w.pending())
         };
-        if room < len + framing {
+        if room < len {
             let e = if room == 0 && pending == 0 {
                 StreamError::NoBuffer
             } else {
@@ -65,16 +93,11 @@ impl<A: HttpApp> HttpServer<A> {
             return Err(Error::Stream(e));
         }
         let mut w = conn.stream.writer();
-        if chunked {
-            w.write(size)?;
-            w.write(b"\r\n")?;
-        }
+        w.write(prefix)?;
         for p in pieces {
             w.write(p)?;
         }
-        if chunked {
-            w.write(b"\r\n")?;
-        }
+        w.write(suffix)?;
         TcpServer::<HttpProtocol<A>>::update(app, lp, id)
     }
 

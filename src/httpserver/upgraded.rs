@@ -111,30 +111,7 @@ impl<A: HttpApp> HttpServer<A> {
         id: ConnId,
         pieces: &[&[u8]],
     ) -> Result<(), Error> {
-        let srv = app.http();
-        let pool = srv.tcp.pool();
-        let conn = srv.tcp.conn(id).ok_or(Error::NotRegistered)?;
-        if conn.state.phase != Phase::Upgraded {
-            return Err(Error::NotRegistered);
-        }
-        if !conn.stream.acquire_buffers(pool) {
-            return Err(Error::Stream(StreamError::NoBuffer));
-        }
-        if conn.stream.is_writing() {
-            let _ = conn.stream.flush();
-        }
-        let len: usize = pieces.iter().map(|p| p.len()).sum();
-        let mut w = conn.stream.writer();
-        let r = if w.room() < len {
-            Err(Error::Stream(StreamError::WriteBufferFull))
-        } else {
-            pieces
-                .iter()
-                .try_for_each(|p| w.write(p))
-                .map_err(Error::Stream)
-        };
-        TcpServer::<HttpProtocol<A>>::update(app, lp, id)?;
-        r
+        Self::write_out(app, lp, id, Phase::Upgraded, &[], pieces, &[])
     }
 
     /// Closes an upgraded connection once what was written has been sent.
