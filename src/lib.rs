@@ -112,9 +112,6 @@
 //! - `status`: `/proc` and `/sys` readers for the on-device status page.
 //! - `firmware`: `firmware_main!` and helpers for `#![no_std]`, `#![no_main]` binaries.
 //! - `json`: `web::json` — JSON bodies in and out through `serde-json-core`, no allocation.
-//! - `testing`: `edgeloop::testing` — an in-process test server and a blocking HTTP/1.1
-//!   client (Tornado's `AsyncHTTPTestCase`). Uses `std`: for host tests only, never in
-//!   firmware.
 //! - `device`: [`device`] — mounts, kernel modules, interfaces and power-off for a firmware
 //!   that is PID 1.
 
@@ -138,6 +135,4 @@ pub mod iostream;
 #[cfg(feature = "status")]
 pub mod status;
 pub mod tcpserver;
-#[cfg(feature = "testing")]
-pub mod testing;
 pub mod web;

@@ -1,10 +1,10 @@
-//! `edgeloop::web` over real sockets, through `edgeloop::testing`: routing (first match,
+//! `edgeloop::web` over real sockets, through `edgeloop_testing`: routing (first match,
 //! captures, wildcard), 404/405/HEAD/OPTIONS, arguments, cookies, JSON, redirects, error pages,
 //! ETag/304, header injection through every API that writes a field, and long polling.
 //!
-//! Run with `cargo test --features testing,json --test web`.
+//! Run with `cargo test --features json --test web`.
 
-#![cfg(all(feature = "testing", feature = "json"))]
+#![cfg(feature = "json")]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -13,12 +13,12 @@ use edgeloop::http::Method;
 use edgeloop::httpserver::{HttpApp, HttpServer, Request, Response, ResponseError};
 use edgeloop::ioloop::{Error, IoLoop, Token};
 use edgeloop::tcpserver::ConnId;
-use edgeloop::testing::{TestResponse, TestServer, build_request};
 use edgeloop::web::cookie::{CookieAttrs, SameSite, clear_cookie, set_cookie};
 use edgeloop::web::{
     Application, Flow, HandlerResult, HttpError, Methods, RequestHandler, Route, WebRequest,
     parse_json, redirect, write_json,
 };
+use edgeloop_testing::{TestResponse, TestServer, build_request};
 
 struct App {
     http: HttpServer<App>,

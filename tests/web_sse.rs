@@ -3,9 +3,7 @@
 //! the cap on concurrent streams (`503`), dead clients freeing their slot (through `on_close`
 //! and through a failed write), and forged events refused.
 //!
-//! Run with `cargo test --features testing --test web_sse`.
-
-#![cfg(feature = "testing")]
+//! Run with `cargo test --test web_sse`.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -16,11 +14,11 @@ use std::time::{Duration, Instant};
 use edgeloop::httpserver::{HttpApp, HttpServer, Request, Response};
 use edgeloop::ioloop::{Error, IoLoop, Token};
 use edgeloop::tcpserver::ConnId;
-use edgeloop::testing::{TestClient, TestServer, build_request};
 use edgeloop::web::sse::SseError;
 use edgeloop::web::{
     Application, EventSource, HandlerResult, Methods, RequestHandler, Route, WebRequest,
 };
+use edgeloop_testing::{TestClient, TestServer, build_request};
 
 /// Streams each test server allows.
 const CAP: usize = 2;

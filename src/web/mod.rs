@@ -15,7 +15,7 @@
 //! | `send_error`, `raise HTTPError(404)`, `redirect` | [`send_error`], [`HttpError`], [`redirect`] |
 //! | `@gen.coroutine` long polling | [`Response::defer`](crate::httpserver::Response::defer) + [`HttpServer::finish_deferred`](crate::httpserver::HttpServer::finish_deferred) |
 //! | SSE with `flush()` | [`EventSource`] ([`sse`]) |
-//! | `AsyncHTTPTestCase` | `edgeloop::testing` (feature `testing`, std only) |
+//! | `AsyncHTTPTestCase` | the `edgeloop-testing` crate (std, tests only) |
 //!
 //! Handlers are `static` values behind `&'static dyn RequestHandler<A>` (no closures to box),
 //! and get everything as arguments: `&mut A` (the application, where all state lives), the

@@ -1,4 +1,4 @@
-//! `web::websocket` over real sockets: an in-process `HttpServer` (`edgeloop::testing`) with a
+//! `web::websocket` over real sockets: an in-process `HttpServer` (`edgeloop_testing`) with a
 //! `WebSockets` table, against the `tungstenite` client (blocking, std `TcpStream`) and raw
 //! frames written here for what a well-behaved client never sends (unmasked frames, lies about
 //! lengths). Endpoints are reached from `on_request` and through a web `Application` route.
@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 use edgeloop::httpserver::{HttpApp, HttpServer, Request, Response, Upgraded};
 use edgeloop::ioloop::{Error, IoLoop, Token};
 use edgeloop::tcpserver::ConnId;
-use edgeloop::testing::{TestConfig, TestServer};
 use edgeloop::web::websocket::{
     CloseCode, MAX_MESSAGE_BYTES, MAX_WEBSOCKETS, Message, Settings, WebSocketApp,
     WebSocketHandler, WebSocketRoute, WebSockets, offered_subprotocols,
 };
 use edgeloop::web::{Application, Route};
+use edgeloop_testing::{TestConfig, TestServer};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::Frame;

@@ -130,7 +130,7 @@ fn cfg_test_attr(before: &[&str]) -> bool {
         .iter()
         .rev()
         .take_while(|l| l.starts_with("#[") && l.ends_with(']'))
-        .any(|l| *l == "#[cfg(test)]" || *l == "#[cfg(feature = \"testing\")]")
+        .any(|l| *l == "#[cfg(test)]")
 }
 
 /// The code part of a line: leading whitespace and any `//` comment removed.

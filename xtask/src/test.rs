@@ -70,7 +70,7 @@ pub fn run_all(root: &Path, opts: &Options) -> ExitCode {
             "--workspace",
             "--all-targets",
             "--features",
-            "edgeloop/status,edgeloop/json,edgeloop/testing,edgeloop/device,edgeloop/websocket",
+            "edgeloop/status,edgeloop/json,edgeloop/device,edgeloop/websocket",
             "--",
             "-D",
             "warnings",
@@ -105,13 +105,13 @@ pub fn run_all(root: &Path, opts: &Options) -> ExitCode {
     });
 
     steps.add(
-        "doc (features status,firmware,device,json,testing,websocket, warnings denied)",
+        "doc (features status,firmware,device,json,websocket, warnings denied)",
         || {
             run(cargo(root).env("RUSTDOCFLAGS", "-D warnings").args([
                 "doc",
                 "--no-deps",
                 "--features",
-                "status,firmware,device,json,testing,websocket",
+                "status,firmware,device,json,websocket",
             ]))
         },
     );
@@ -206,10 +206,9 @@ pub fn run_all(root: &Path, opts: &Options) -> ExitCode {
         ]))
     });
 
-    steps.add(
-        "host tests (features status,json,testing,websocket)",
-        || run(cargo(root).args(["test", "--features", "status,json,testing,websocket"])),
-    );
+    steps.add("host tests (features status,json,websocket)", || {
+        run(cargo(root).args(["test", "--features", "status,json,websocket"]))
+    });
 
     // The WebSocket tests live in their own package (tungstenite needs httparse with std,
     // which would leak into the firmware builds as a dev-dependency of the main crate).
@@ -255,7 +254,7 @@ pub fn run_all(root: &Path, opts: &Options) -> ExitCode {
                     .args([
                         "test",
                         "--features",
-                        "status,json,testing,websocket",
+                        "status,json,websocket",
                         "--target",
                         triple,
                     ]))?;

@@ -1,19 +1,19 @@
 //! An in-process test server and a blocking HTTP/1.1 client (Tornado's `AsyncHTTPTestCase`),
-//! for tests on the host. Feature `testing`.
+//! for tests on the host: edgeloop's own tests use it, and so can yours (a dev-dependency).
 //!
-//! **This module uses `std` (threads, `TcpStream`, `Vec`) and leaks a little memory per
-//! server; it is for `cargo test` only and never goes into firmware** — the rest of the crate
-//! stays `no_std` and allocation-free whether or not the feature is on.
+//! **This crate uses `std` (threads, `TcpStream`, `Vec`) and leaks a little memory per server;
+//! it is for `cargo test` only and never goes into firmware.** It is a crate of its own so that
+//! the `edgeloop` library itself never contains `std`.
 //!
 //! [`TestServer::start`] runs an [`HttpApp`] on `127.0.0.1:0` on its own thread: the loop in a
 //! `Box`, the connection slots and the buffer region leaked (`&'static`, as the server needs),
 //! the [`BufferPool`] created on the loop's thread (it is `!Sync`). Dropping the server stops
-//! the loop through an [`ioloop::Remote`](crate::ioloop::Remote) and joins the thread.
+//! the loop through an [`ioloop::Remote`](edgeloop::ioloop::Remote) and joins the thread.
 //!
 //! ```no_run
 //! use edgeloop::httpserver::{HttpApp, HttpServer, Request, Response};
 //! use edgeloop::ioloop::IoLoop;
-//! use edgeloop::testing::TestServer;
+//! use edgeloop_testing::TestServer;
 //!
 //! struct App { http: HttpServer<App> }
 //! impl HttpApp for App {
@@ -30,10 +30,6 @@
 //! println!("{}", server.url("/"));
 //! ```
 
-// The crate is `no_std` except for its own unit tests (where this is redundant).
-#[allow(unused_extern_crates)]
-extern crate std;
-
 use std::boxed::Box;
 use std::format;
 use std::io::{self, Read, Write};
@@ -46,10 +42,10 @@ use std::time::Duration;
 use std::vec;
 use std::vec::Vec;
 
-use crate::httpserver::{HttpApp, HttpConn, HttpServer};
-use crate::ioloop::{IoLoop, Remote};
-use crate::iostream::BufferPool;
-use crate::tcpserver::Slot;
+use edgeloop::httpserver::{HttpApp, HttpConn, HttpServer};
+use edgeloop::ioloop::{IoLoop, Remote};
+use edgeloop::iostream::BufferPool;
+use edgeloop::tcpserver::Slot;
 
 /// The sizes of a [`TestServer`].
 #[derive(Debug, Clone, Copy)]
