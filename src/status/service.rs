@@ -334,9 +334,7 @@ fn serve_asset(req: &Request<'_>, resp: &mut Response<'_>) {
         let _ = resp.set_status(404);
         return;
     };
-    let gzip = req
-        .header("Accept-Encoding")
-        .is_some_and(crate::http::accepts_gzip);
+    let gzip = crate::web::static_files::accepts_gzip(req);
     let (body, etag) = if gzip && !asset.gzip.is_empty() {
         let _ = resp.set_header("Content-Encoding", b"gzip");
         (asset.gzip, asset.gzip_etag)
@@ -347,10 +345,7 @@ fn serve_asset(req: &Request<'_>, resp: &mut Response<'_>) {
     let _ = resp.set_header("ETag", etag.as_bytes());
     let _ = resp.set_header("Cache-Control", b"no-cache");
     let _ = resp.set_header("Content-Type", asset.content_type.as_bytes());
-    let matches = req
-        .header("If-None-Match")
-        .is_some_and(|v| crate::http::etag_matches(v, etag.as_bytes()));
-    if matches {
+    if crate::web::etag::request_matches(req, etag.as_bytes()) {
         let _ = resp.set_status(304);
         return;
     }

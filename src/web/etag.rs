@@ -170,6 +170,8 @@ mod tests {
         assert!(if_none_match(b" \"x\", W/\"abc\" ", e));
         assert!(if_none_match(b"\"x\",\"abc\"", e));
         assert!(if_none_match(b"\"abc\"", b"W/\"abc\""));
+        assert!(!if_none_match(b"\"abcd\"", e));
+        assert!(!if_none_match(b"abc", e), "an unquoted tag matches nothing");
         assert!(!if_none_match(b"\"abd\"", e));
         assert!(!if_none_match(b"", e));
         assert!(!if_none_match(b"abc", e));

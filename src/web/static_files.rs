@@ -88,7 +88,8 @@ use crate::ioloop::IoLoop;
 
 mod headers;
 
-use headers::{ByteRange, accepts_gzip, decode_path, parse_range, query_arg};
+pub(crate) use headers::accepts_gzip;
+use headers::{ByteRange, decode_path, parse_range, query_arg};
 
 use super::handler::{HandlerResult, HttpError, Methods, RequestHandler, WebRequest};
 

@@ -43,7 +43,7 @@ fn parse_q(v: &[u8]) -> Option<u16> {
 
 /// Whether the request's `Accept-Encoding` allows gzip (RFC 9110 §12.5.3): named with q > 0,
 /// or not named and `*` with q > 0. Malformed q-values refuse their coding.
-pub(super) fn accepts_gzip(req: &Request<'_>) -> bool {
+pub(crate) fn accepts_gzip(req: &Request<'_>) -> bool {
     let (mut gzip, mut star) = (None, None);
     for v in req.headers_named("Accept-Encoding") {
         for el in list_elements(v) {
@@ -133,6 +133,39 @@ pub(super) fn query_arg<'q>(query: &'q str, name: &str) -> Option<&'q [u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn accepts(value: &[u8]) -> bool {
+        let headers = [httparse::Header {
+            name: "Accept-Encoding",
+            value,
+        }];
+        let req = Request {
+            method: crate::http::Method::Get,
+            target: "/",
+            path: "/",
+            query: "",
+            version: 1,
+            headers: &headers,
+            body: &[],
+            remote: None,
+            conn: crate::tcpserver::ConnId::new(0, 0),
+            keep_alive: true,
+        };
+        accepts_gzip(&req)
+    }
+
+    #[test]
+    fn test_accepts_gzip_with_q_values() {
+        assert!(accepts(b"gzip, deflate, br"));
+        assert!(accepts(b"br;q=1.0, GZIP;q=0.5"));
+        assert!(!accepts(b"gzip;q=0"));
+        assert!(!accepts(b"gzip;q=0.000"));
+        assert!(accepts(b"*"));
+        assert!(!accepts(b"*;q=0"));
+        assert!(!accepts(b"gzip;q=0, *"));
+        assert!(!accepts(b"identity"));
+        assert!(!accepts(b""));
+    }
 
     #[test]
     fn test_decode_path_refuses_traversal_shapes() {
