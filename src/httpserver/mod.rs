@@ -167,17 +167,7 @@ impl<A: HttpApp> HttpServer<A> {
     /// A server over `slots` (its maximum number of connections) and `pool` (buffers shared by
     /// the connections that have bytes in flight; each needs two).
     pub fn new(slots: &'static mut [Slot<HttpConn>], pool: &'static BufferPool) -> Self {
-        let mut s = HttpServer {
-            tcp: TcpServer::new(slots, pool),
-            date: *b"Thu, 01 Jan 1970 00:00:00 GMT",
-            clock: 1,
-            epoch: Instant::now(),
-            sweep: None,
-            xheaders: false,
-            stats: HttpStats::default(),
-        };
-        s.tick();
-        s
+        Self::from_tcp(TcpServer::new(slots, pool))
     }
 
     /// A server whose connection slots are created as clients first need them (see
@@ -186,8 +176,20 @@ impl<A: HttpApp> HttpServer<A> {
         slots: &'static mut heapless::vec::VecView<Slot<HttpConn>>,
         pool: &'static BufferPool,
     ) -> Self {
-        let mut s = Self::new(&mut [], pool);
-        s.tcp = TcpServer::new_lazy(slots, pool);
+        Self::from_tcp(TcpServer::new_lazy(slots, pool))
+    }
+
+    fn from_tcp(tcp: TcpServer<HttpProtocol<A>>) -> Self {
+        let mut s = HttpServer {
+            tcp,
+            date: *b"Thu, 01 Jan 1970 00:00:00 GMT",
+            clock: 1,
+            epoch: Instant::now(),
+            sweep: None,
+            xheaders: false,
+            stats: HttpStats::default(),
+        };
+        s.tick();
         s
     }
 
