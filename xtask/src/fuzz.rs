@@ -294,30 +294,47 @@ fn run_target(root: &Path, bins: &Path, name: &str, seconds: u64) -> Result<Stat
     })
 }
 
-/// `cargo xtask fuzz`: builds, runs the selected targets, prints the summary. Every target runs
-/// even after one fails; `Err` names the failures.
+/// `cargo xtask fuzz`: builds, runs the selected targets (one per CPU at a time), prints the
+/// summary. Every target runs even after one fails; `Err` names the failures.
 pub fn run(root: &Path, opts: &Options) -> Result<Vec<(String, Stats)>, String> {
     let bins = build(root)?;
     let targets: Vec<&str> = match &opts.target {
         Some(t) => vec![t.as_str()],
         None => TARGETS.to_vec(),
     };
+    // One libFuzzer process per CPU at a time (each is single-threaded).
+    let at_once = thread::available_parallelism().map_or(1, |n| n.get());
     let mut done = Vec::new();
     let mut failures = Vec::new();
-    for name in targets {
-        println!("\n--> fuzz {name} for {} s", opts.seconds);
-        match run_target(root, &bins, name, opts.seconds) {
-            Ok(s) => {
-                println!(
-                    "<-- fuzz {name}: {} executions in {} s ({}/s), {} new corpus units, \
-                     peak RSS {} MB, no crash",
-                    s.executions, opts.seconds, s.per_second, s.new_units, s.peak_rss_mb
-                );
-                done.push((name.to_string(), s));
-            }
-            Err(e) => {
-                eprintln!("<-- fuzz {name}: FAILED: {e}");
-                failures.push(e);
+    for batch in targets.chunks(at_once) {
+        let results: Vec<(&str, Result<Stats, String>)> = thread::scope(|s| {
+            let handles: Vec<_> = batch
+                .iter()
+                .map(|&name| {
+                    println!("\n--> fuzz {name} for {} s", opts.seconds);
+                    let bins = &bins;
+                    s.spawn(move || (name, run_target(root, bins, name, opts.seconds)))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a fuzz runner thread panicked"))
+                .collect()
+        });
+        for (name, result) in results {
+            match result {
+                Ok(s) => {
+                    println!(
+                        "<-- fuzz {name}: {} executions in {} s ({}/s), {} new corpus units, \
+                         peak RSS {} MB, no crash",
+                        s.executions, opts.seconds, s.per_second, s.new_units, s.peak_rss_mb
+                    );
+                    done.push((name.to_string(), s));
+                }
+                Err(e) => {
+                    eprintln!("<-- fuzz {name}: FAILED: {e}");
+                    failures.push(e);
+                }
             }
         }
     }

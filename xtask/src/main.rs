@@ -3,7 +3,8 @@
 //! Invoked through the alias in `.cargo/config.toml` (`cargo xtask ...`). This file only parses
 //! the command line and dispatches to the subcommand modules:
 //!
-//! - [`test`]: the full check pipeline (`cargo xtask test [--no-qemu] [--keep-going]`).
+//! - [`test`]: the full check pipeline (`cargo xtask test [--no-qemu] [--keep-going] [--jobs N]`),
+//!   with [`testrun`] running the test executables of every layer side by side.
 //! - [`build`]: a release build for one board (`cargo xtask build --board NAME [--example EX]`).
 //! - [`size`] (with the [`elf`] reader): the section-size report (`cargo xtask size ELF`).
 //! - [`qemu`] (with [`kernel`] and [`initramfs`]): the firmware as PID 1 on
@@ -26,6 +27,7 @@ mod size;
 mod steps;
 mod systest;
 mod test;
+mod testrun;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -34,10 +36,13 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 
 commands:
-  test [--no-qemu] [--keep-going]
+  test [--no-qemu] [--keep-going] [--jobs N]
         install missing targets/components/packages, then run fmt, clippy, doc,
         the no_std guard, cross builds, host tests and (unless --no-qemu) the
-        test suite under qemu-aarch64 / qemu-arm user emulation.
+        test suite under qemu-aarch64 / qemu-arm user emulation, the fuzz smoke
+        and the system test. The test executables of all layers run side by
+        side, N at a time (default: 2 per CPU, or EDGELOOP_TEST_JOBS); their
+        logs are kept in target/test-logs/.
         --keep-going runs every step even after one fails.
   build --board NAME [--example EX] [--features LIST]
         release build of an example (default: echo) with boards/NAME.toml,
@@ -81,10 +86,15 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
     match cmd.as_str() {
         "test" => {
             let mut opts = test::Options::default();
-            for a in rest {
+            let mut it = rest.iter();
+            while let Some(a) = it.next() {
                 match a.as_str() {
                     "--no-qemu" => opts.no_qemu = true,
                     "--keep-going" => opts.keep_going = true,
+                    "--jobs" => {
+                        let n = it.next().and_then(|n| n.parse().ok()).filter(|n| *n > 0);
+                        opts.jobs = Some(n.ok_or("`--jobs` needs a positive number")?);
+                    }
                     other => return Err(unknown(other, "test")),
                 }
             }

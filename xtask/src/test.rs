@@ -2,20 +2,26 @@
 //!
 //! Steps, in order: install prerequisites; `cargo fmt --check`; clippy on the workspace and on the
 //! library with `defmt,status`; rustdoc with warnings denied; the no_std guard; release builds of
-//! the library for each cross target (with and without `status`); host tests; and, unless
-//! `--no-qemu`, the test suite cross-compiled and run under QEMU user emulation, with
-//! `EDGELOOP_TEST_RUNNER` naming the emulator so tests that spawn child binaries can prefix them,
-//! and last the system test ([`crate::systest`]: the firmware as PID 1 on qemu-system-aarch64).
+//! the library and the firmware for each cross target (and `nm`: no allocator); then the tests in
+//! three layers — the host, and unless `--no-qemu` the same suite cross-compiled for
+//! `aarch64-unknown-linux-musl` under `qemu-aarch64` and for `armv7-unknown-linux-gnueabihf` under
+//! `qemu-arm`, with `EDGELOOP_TEST_RUNNER` naming the emulator so tests that spawn child binaries
+//! can prefix them. Every layer's test executables are built first and then run side by side
+//! ([`crate::testrun`]). Then the fuzz smoke (every libFuzzer target for 10 s), and last the system
+//! test ([`crate::systest`]: the firmware as PID 1 on qemu-system-aarch64).
 //!
 //! The `defmt` feature is never enabled for test binaries: its symbols only resolve through the
 //! firmware linker script, so host and QEMU test binaries would fail to link.
 
 use crate::install::{self, CROSS_TARGETS};
 use crate::nostd;
-use crate::process::{cargo, run};
+use crate::process::{cargo, output, run};
 use crate::steps::Steps;
-use std::path::Path;
-use std::process::ExitCode;
+use crate::testrun::{self, Job};
+use std::cell::RefCell;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
 
 /// The Debian cross sysroot holding `triple`'s dynamic loader and libc (for dynamically linked
 /// test binaries under qemu-user; static ones ignore it).
@@ -34,6 +40,8 @@ pub struct Options {
     pub no_qemu: bool,
     /// Run every step even after one fails.
     pub keep_going: bool,
+    /// Test executables run at once (default: [`testrun::default_jobs`]).
+    pub jobs: Option<usize>,
 }
 
 /// The emulator that runs binaries of `triple` (matches the `runner` in `.cargo/config.toml`).
@@ -45,8 +53,128 @@ fn emulator(triple: &str) -> &'static str {
     }
 }
 
+/// The features every layer's edgeloop tests are built with.
+const TEST_FEATURES: &str = "status,json,websocket";
+
+/// `$CARGO_TARGET_DIR`, else `target/` under the workspace root.
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
+}
+
+/// The layer's name in job names and log paths: `host`, or the emulator and target triple.
+fn layer_name(triple: Option<&str>) -> String {
+    match triple {
+        None => "host".into(),
+        Some(t) => format!("{} ({t})", emulator(t)),
+    }
+}
+
+/// `cargo test --no-run` for a layer; returns the test executables it built.
+fn build_tests(
+    root: &Path,
+    triple: Option<&str>,
+    args: &[&str],
+) -> Result<Vec<testrun::Executable>, String> {
+    let mut cmd = cargo(root);
+    cmd.args([
+        "test",
+        "--no-run",
+        "--message-format=json-render-diagnostics",
+    ])
+    .args(args);
+    if let Some(t) = triple {
+        cmd.args(["--target", t]);
+    }
+    println!("$ {}", crate::process::describe(&cmd));
+    let exes = testrun::executables(&output(&mut cmd)?);
+    if exes.is_empty() {
+        return Err(format!(
+            "`{}` built no test executable",
+            crate::process::describe(&cmd)
+        ));
+    }
+    Ok(exes)
+}
+
+/// Builds what one layer's tests need and returns its jobs: edgeloop's tests (features
+/// [`TEST_FEATURES`]), the WebSocket package's, and the defmt decoding test; on the host also
+/// xtask's own. An emulated layer first builds the firmware examples and `defmt_hello` for its
+/// target (the tests start them as child processes through `EDGELOOP_TEST_RUNNER`).
+fn build_layer(root: &Path, triple: Option<&str>) -> Result<Vec<Job>, String> {
+    let layer = layer_name(triple);
+    let runner = triple.map(emulator);
+    let mut env: Vec<(&str, OsString)> = Vec::new();
+    if let Some(t) = triple {
+        let firmware = |features: &str, which: &[&str]| {
+            run(cargo(root)
+                .args(["build", "--features", features])
+                .args(which)
+                .args(["--target", t]))
+        };
+        firmware("firmware,status", &["--examples"])?;
+        firmware("firmware,defmt", &["--example", "defmt_hello"])?;
+        env.push(("EDGELOOP_TEST_RUNNER", emulator(t).into()));
+        // Dynamically linked executables (none today but doctests) find their loader here.
+        env.push(("QEMU_LD_PREFIX", sysroot(t).into()));
+    }
+    let mut jobs = Vec::new();
+    let mut add =
+        |exes: Vec<testrun::Executable>, runner: Option<&str>, env: &[(&str, OsString)]| {
+            for exe in &exes {
+                jobs.push(testrun::executable_job(&layer, exe, runner, env));
+            }
+        };
+    add(
+        build_tests(root, triple, &["--features", TEST_FEATURES])?,
+        runner,
+        &env,
+    );
+    // The WebSocket tests live in their own package (tungstenite needs httparse with std,
+    // which would leak into the firmware builds as a dev-dependency of the main crate).
+    add(
+        build_tests(root, triple, &["--package", "edgeloop-websocket-tests"])?,
+        runner,
+        &env,
+    );
+    // The defmt decoder runs on the host; on an emulated layer it starts the target's
+    // defmt_hello through the emulator.
+    let mut defmt_env = env.clone();
+    if let Some(t) = triple {
+        let elf = target_dir(root).join(t).join("debug/examples/defmt_hello");
+        defmt_env.push(("EDGELOOP_DEFMT_HELLO", elf.into()));
+    }
+    add(
+        build_tests(root, None, &["--package", "tests-defmt"])?,
+        None,
+        &defmt_env,
+    );
+    if triple.is_none() {
+        add(
+            build_tests(root, None, &["--package", "xtask"])?,
+            None,
+            &env,
+        );
+    }
+    Ok(jobs)
+}
+
+/// `cargo test --doc` for a layer (doctests under the emulator are linked dynamically: rustdoc
+/// ignores the target's crt-static rustflags, so qemu gets the cross sysroot for their loader).
+fn doctest_command(root: &Path, triple: Option<&str>) -> Command {
+    let mut cmd = cargo(root);
+    cmd.args(["test", "--doc", "--features", TEST_FEATURES]);
+    if let Some(t) = triple {
+        cmd.args(["--target", t])
+            .env("EDGELOOP_TEST_RUNNER", emulator(t))
+            .env("QEMU_LD_PREFIX", sysroot(t));
+    }
+    cmd
+}
+
 /// Runs the pipeline; the exit code is non-zero when any step failed.
 pub fn run_all(root: &Path, opts: &Options) -> ExitCode {
+    // Filled by the "build tests" steps, run by "run tests".
+    let jobs: RefCell<Vec<Job>> = RefCell::new(Vec::new());
     let mut steps = Steps::default();
 
     steps.add("install prerequisites", || {
@@ -206,24 +334,47 @@ pub fn run_all(root: &Path, opts: &Options) -> ExitCode {
         ]))
     });
 
-    steps.add("host tests (features status,json,websocket)", || {
-        run(cargo(root).args(["test", "--features", "status,json,websocket"]))
-    });
+    // Every layer's test executables are built first, then run side by side (crate::testrun).
+    let layers: &[Option<&str>] = if opts.no_qemu {
+        &[None]
+    } else {
+        &[None, Some(CROSS_TARGETS[0]), Some(CROSS_TARGETS[1])]
+    };
+    for &triple in layers {
+        let jobs = &jobs;
+        let name = match triple {
+            None => "build tests (host)".to_string(),
+            Some(t) => format!("build tests and firmware ({t}, for {})", emulator(t)),
+        };
+        steps.add(name, move || {
+            let layer_jobs = build_layer(root, triple)?;
+            jobs.borrow_mut().extend(layer_jobs);
+            Ok(())
+        });
+    }
 
-    // The WebSocket tests live in their own package (tungstenite needs httparse with std,
-    // which would leak into the firmware builds as a dev-dependency of the main crate).
-    steps.add("websocket tests (package edgeloop-websocket-tests)", || {
-        run(cargo(root).args(["test", "--package", "edgeloop-websocket-tests"]))
-    });
-
-    // Decodes a real run's defmt frames (its own package: defmt-decoder needs std crates).
-    steps.add("defmt decode test (package tests-defmt)", || {
-        run(cargo(root).args(["test", "--package", "tests-defmt"]))
-    });
-
-    steps.add("xtask unit tests", || {
-        run(cargo(root).args(["test", "--package", "xtask"]))
-    });
+    steps.add(
+        if opts.no_qemu {
+            "run tests (host)"
+        } else {
+            "run tests (host, qemu-aarch64, qemu-arm side by side)"
+        },
+        || {
+            let mut all = jobs.take();
+            // Doctests build while they run (rustdoc): one job, one cargo at a time.
+            let doc: Vec<Command> = layers.iter().map(|t| doctest_command(root, *t)).collect();
+            all.push(Job {
+                layer: "doctests".into(),
+                name: "doctests (every layer)".into(),
+                commands: doc,
+            });
+            testrun::run(
+                all,
+                opts.jobs.unwrap_or_else(testrun::default_jobs),
+                &target_dir(root).join("test-logs"),
+            )
+        },
+    );
 
     // Every libFuzzer target of fuzz/ for 10 s (about a minute of build on a fresh machine).
     steps.add("fuzz smoke (10 s per target)", || {
@@ -233,62 +384,6 @@ pub fn run_all(root: &Path, opts: &Options) -> ExitCode {
         };
         crate::fuzz::run(root, &opts).map(|_| ())
     });
-
-    if !opts.no_qemu {
-        for triple in CROSS_TARGETS {
-            let qemu = emulator(triple);
-            steps.add(format!("tests under {qemu} ({triple})"), move || {
-                run(cargo(root).args([
-                    "build",
-                    "--features",
-                    "firmware,status",
-                    "--examples",
-                    "--target",
-                    triple,
-                ]))?;
-                // Doctests are linked dynamically (rustdoc ignores the target's crt-static
-                // rustflags): point qemu at the cross sysroot for their loader and libc.
-                run(cargo(root)
-                    .env("EDGELOOP_TEST_RUNNER", qemu)
-                    .env("QEMU_LD_PREFIX", sysroot(triple))
-                    .args([
-                        "test",
-                        "--features",
-                        "status,json,websocket",
-                        "--target",
-                        triple,
-                    ]))?;
-                run(cargo(root)
-                    .env("EDGELOOP_TEST_RUNNER", qemu)
-                    .env("QEMU_LD_PREFIX", sysroot(triple))
-                    .args([
-                        "test",
-                        "--package",
-                        "edgeloop-websocket-tests",
-                        "--target",
-                        triple,
-                    ]))?;
-                // defmt frames from the emulated firmware, decoded on the host.
-                run(cargo(root).args([
-                    "build",
-                    "--features",
-                    "firmware,defmt",
-                    "--example",
-                    "defmt_hello",
-                    "--target",
-                    triple,
-                ]))?;
-                let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-                    .map_or_else(|| root.join("target"), std::path::PathBuf::from);
-                let elf = target_dir.join(triple).join("debug/examples/defmt_hello");
-                run(cargo(root)
-                    .env("EDGELOOP_TEST_RUNNER", qemu)
-                    .env("QEMU_LD_PREFIX", sysroot(triple))
-                    .env("EDGELOOP_DEFMT_HELLO", elf)
-                    .args(["test", "--package", "tests-defmt"]))
-            });
-        }
-    }
 
     if !opts.no_qemu {
         let name = "system test (firmware as PID 1 on qemu-system-aarch64)";
