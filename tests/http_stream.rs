@@ -82,19 +82,22 @@ impl HttpApp for App {
     }
 }
 
-/// Every 20 ms: one event to each stream; the third event ends the stream.
+/// Every 20 ms: one event to each stream; the third event ends the stream. A send to a client
+/// that went away closes its connection at once, and `on_close` drops it from `streams`: the
+/// streams are looked up by id after each send, not by index.
 fn tick(app: &mut App, lp: &mut IoLoop<App>, _: Token) -> Result<(), Error> {
-    let mut i = 0;
-    while i < app.streams.len() {
-        let (id, n) = app.streams[i];
+    let ids: Vec<ConnId> = app.streams.iter().map(|(c, _)| *c).collect();
+    for id in ids {
+        let Some(n) = app.streams.iter().find(|(c, _)| *c == id).map(|(_, n)| *n) else {
+            continue;
+        };
         let data = format!("event {n}\nsecond line");
         let _ = HttpServer::send_event(app, lp, id, Some("tick"), data.as_bytes());
         if n == 2 {
             let _ = HttpServer::stream_end(app, lp, id);
-            app.streams.remove(i);
-        } else {
-            app.streams[i].1 += 1;
-            i += 1;
+            app.streams.retain(|(c, _)| *c != id);
+        } else if let Some(s) = app.streams.iter_mut().find(|(c, _)| *c == id) {
+            s.1 += 1;
         }
     }
     if !app.streams.is_empty() {
