@@ -10,8 +10,14 @@
 //! (see `edgeloop::status::service`). Defaults: `0.0.0.0:8080`. On SIGTERM/SIGINT it stops
 //! accepting, lets in-flight responses finish (closing idle keep-alive connections and event
 //! streams), and exits 0 within a second. Built with the `device` feature and started as PID 1
-//! (the QEMU system test), it first brings the machine up — mounts, virtio-net modules, `lo`
-//! and `eth0` — listens on port 80, and powers off on `POST /api/poweroff`.
+//! (the QEMU system test), it first brings the machine up — mounts, virtio modules, `lo` and
+//! `eth0` — listens on port 80, and powers off on `POST /api/poweroff`.
+//!
+//! Built with `defmt`, it logs defmt frames (start-up, `listening`, the power-off request) to
+//! stderr — or, as PID 1 on a machine with a virtio-serial port named `edgeloop.defmt`
+//! (`edgeloop::device::DEFMT_PORT`; QEMU under `cargo xtask qemu`/`systest`), to that port: a
+//! binary channel of its own, where the serial console would mangle frames and mix them with
+//! kernel messages. A plain-text console line says where the frames go.
 
 #![no_std]
 #![no_main]
@@ -31,6 +37,17 @@ use edgeloop::tcpserver::{ConnId, Slot};
 use static_cell::{ConstStaticCell, StaticCell};
 
 edgeloop::firmware_main!(main_entry);
+
+/// defmt `info!` and `error!` lines with the `defmt` feature; without it, nothing (the
+/// arguments are still type-checked).
+#[cfg(feature = "defmt")]
+macro_rules! info { ($($t:tt)*) => { defmt::info!($($t)*) }; }
+#[cfg(feature = "defmt")]
+macro_rules! error { ($($t:tt)*) => { defmt::error!($($t)*) }; }
+#[cfg(not(feature = "defmt"))]
+macro_rules! info { ($s:literal $(, $x:expr)* $(,)?) => { { $( let _ = &$x; )* } }; }
+#[cfg(not(feature = "defmt"))]
+macro_rules! error { ($s:literal $(, $x:expr)* $(,)?) => { { $( let _ = &$x; )* } }; }
 
 /// Buffers here hold a status event (a whole JSON status) each: at least 16 KiB.
 const BUF_SIZE: usize = if BUFFER_SIZE > 16384 {
@@ -76,6 +93,10 @@ impl HttpApp for App {
         }
         match (req.path, req.method) {
             ("/api/poweroff", Method::Post) if self.pid1 => {
+                info!(
+                    "status: power-off requested after {=u64} requests",
+                    self.http.stats().requests
+                );
                 let _ = resp.set_status(202);
                 let _ = resp.write(b"powering off\n");
                 resp.close_connection();
@@ -106,6 +127,7 @@ impl StatusApp for App {
 
 #[cfg(feature = "device")]
 fn power_off(_: &mut App, _: &mut IoLoop<App>, _: Token) -> Result<(), Error> {
+    info!("status: powering off");
     edgeloop::device::power_off()
 }
 
@@ -165,6 +187,7 @@ fn run(addr: SocketAddrV4, pid1: bool) -> Result<(), Error> {
         stdout(),
         format_args!("status: listening on http://{bound}/\n"),
     );
+    info!("status: listening on port {=u16}", bound.port());
     lp.start(&mut app)
 }
 
@@ -202,6 +225,7 @@ fn main_entry(args: Args) -> i32 {
                 stderr(),
                 format_args!("status: cannot serve on {addr}: {e}\n"),
             );
+            error!("status: cannot serve on port {=u16}: {}", addr.port(), e);
             1
         }
     };
@@ -237,11 +261,54 @@ fn boot(pid1: bool) {
             stdout(),
             format_args!("status: PID 1, bringing the machine up\n"),
         );
-        if let Err(e) = edgeloop::device::boot(&edgeloop::device::QEMU_VIRT) {
+        let booted = edgeloop::device::boot(&edgeloop::device::QEMU_VIRT);
+        if let Err(e) = booted {
             write_fmt(stderr(), format_args!("status: boot: {e}\n"));
+        }
+        log_channel();
+        match booted {
+            Ok(()) => info!("status: PID 1, machine up"),
+            Err(e) => error!("status: boot: {}", e),
         }
     }
 }
+
+/// Sends the defmt frames to the virtio-serial port `edgeloop.defmt` when the machine has one
+/// (QEMU), else leaves them on stderr; says which on the console.
+#[cfg(all(feature = "device", feature = "defmt"))]
+fn log_channel() {
+    use edgeloop::device::{DEFMT_PORT, find_virtio_port};
+    use rustix::fd::{AsFd, OwnedFd};
+
+    // The port stays open for the life of the firmware: the logger borrows it for `'static`.
+    static PORT: StaticCell<OwnedFd> = StaticCell::new();
+    // The port's name reaches the driver a moment after its module loaded.
+    match find_virtio_port(DEFMT_PORT, 1000).and_then(|p| p.open().map(|fd| (p, fd))) {
+        Ok((port, fd)) => {
+            let fd: &'static OwnedFd = PORT.init(fd);
+            edgeloop::defmt_logger::set_output(fd.as_fd());
+            write_fmt(
+                stdout(),
+                format_args!(
+                    "status: defmt logs -> {} (virtio port {DEFMT_PORT})\n",
+                    port.path()
+                ),
+            );
+            info!(
+                "status: defmt logs on virtio port {=str} ({=str})",
+                DEFMT_PORT,
+                port.path()
+            );
+        }
+        Err(e) => write_fmt(
+            stdout(),
+            format_args!("status: defmt logs -> stderr (virtio port {DEFMT_PORT}: {e})\n"),
+        ),
+    }
+}
+
+#[cfg(all(feature = "device", not(feature = "defmt")))]
+fn log_channel() {}
 
 #[cfg(not(feature = "device"))]
 fn boot(_: bool) {}

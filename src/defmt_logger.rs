@@ -25,7 +25,12 @@
 //!
 //! [`set_output`] sends the frames to another descriptor (a UART device, say) instead of fd 2.
 //! A terminal (a serial console included) must not post-process output (`stty -opost`, or raw
-//! mode), or its `\n` → `\r\n` translation corrupts the frames.
+//! mode), or its `\n` → `\r\n` translation corrupts the frames. A channel of their own is
+//! better still: on QEMU the status firmware, as PID 1, finds the virtio-serial port
+//! `edgeloop.defmt` (`edgeloop::device::find_virtio_port`), opens it and passes it here, and
+//! QEMU writes the frames, untouched and apart from the console's text, to a file on the host.
+//! Writes are plain blocking `write(2)` calls: on a blocking descriptor (a virtio port, a pipe)
+//! a frame waits for room rather than being cut.
 //!
 //! # Re-entrancy
 //!
@@ -182,9 +187,12 @@ unsafe impl defmt::Logger for StderrLogger {
     }
 }
 
-/// Sends the frames to `fd` from now on instead of stderr (a serial device, for example).
+/// Sends the frames to `fd` from now on instead of stderr (a serial device or a virtio-serial
+/// port, for example).
 ///
-/// Call it between log lines (normally at start-up, before the first one).
+/// Call it between log lines (normally at start-up, before the first one). The descriptor must
+/// stay open: keep the `OwnedFd` in a `static` (a `static_cell::StaticCell`, as
+/// `examples/status.rs` does) and pass it borrowed.
 pub fn set_output(fd: BorrowedFd<'static>) {
     OUTPUT.store(fd.as_raw_fd(), Ordering::Relaxed);
 }

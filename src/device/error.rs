@@ -40,6 +40,17 @@ pub enum DeviceError {
     /// Adding the default route (`SIOCADDRT`) failed; `ENETUNREACH`: the gateway is on no
     /// configured subnet.
     AddRoute(i32),
+    /// A virtio port name is empty, longer than [`MAX_PORT_NAME`](super::MAX_PORT_NAME) bytes,
+    /// or contains a NUL or a newline.
+    InvalidPortName,
+    /// `/sys/class/virtio-ports` could not be read; `ENOENT`: no `virtio_console` driver (or
+    /// `/sys` not mounted).
+    ListPorts(i32),
+    /// No virtio port has the name asked for (the host gave it none, or not yet).
+    NoSuchPort,
+    /// The port's device node could not be opened; `ENOENT`: no devtmpfs on `/dev`, `EBUSY`:
+    /// open already.
+    OpenPort(i32),
 }
 
 impl DeviceError {
@@ -54,8 +65,12 @@ impl DeviceError {
             | DeviceError::SetNetmask(e)
             | DeviceError::GetFlags(e)
             | DeviceError::SetFlags(e)
-            | DeviceError::AddRoute(e) => Some(e),
-            DeviceError::InvalidInterfaceName => None,
+            | DeviceError::AddRoute(e)
+            | DeviceError::ListPorts(e)
+            | DeviceError::OpenPort(e) => Some(e),
+            DeviceError::InvalidInterfaceName
+            | DeviceError::InvalidPortName
+            | DeviceError::NoSuchPort => None,
         }
     }
 }
@@ -123,6 +138,16 @@ impl fmt::Display for DeviceError {
             DeviceError::AddRoute(e) => {
                 write!(f, "cannot add the default route: {}", Errno(e))
             }
+            DeviceError::InvalidPortName => write!(
+                f,
+                "invalid virtio port name (1 to {} bytes, no NUL or newline)",
+                super::MAX_PORT_NAME
+            ),
+            DeviceError::ListPorts(e) => {
+                write!(f, "cannot list the virtio ports: {}", Errno(e))
+            }
+            DeviceError::NoSuchPort => f.write_str("no virtio port has that name"),
+            DeviceError::OpenPort(e) => write!(f, "cannot open the virtio port: {}", Errno(e)),
         }
     }
 }

@@ -24,12 +24,17 @@
 //!    (`SIOCSIFADDR`, `SIOCSIFNETMASK`), then the `IFF_UP` flag (`SIOCGIFFLAGS`/`SIOCSIFFLAGS`).
 //!    There is no DHCP client: addresses are static.
 //! 5. [`set_default_route`], when the device must reach beyond its subnet (`SIOCADDRT`).
-//! 6. Serve. To stop, [`power_off`]: `sync`, then `reboot(RB_POWER_OFF)`. PID 1 must never
+//! 6. Not part of [`boot`], optional: [`find_virtio_port`] finds a virtio-serial port by the
+//!    name the host gave it (`/sys/class/virtio-ports/*/name`), a binary channel beside the
+//!    console. The status firmware sends its defmt frames to the one named [`DEFMT_PORT`] when
+//!    there is one (`edgeloop::defmt_logger::set_output`), and to stderr otherwise.
+//! 7. Serve. To stop, [`power_off`]: `sync`, then `reboot(RB_POWER_OFF)`. PID 1 must never
 //!    return or exit — the kernel panics when init dies.
 //!
 //! [`QEMU_VIRT`] is the plan of the system test (`cargo xtask systest`): Debian's arm64 cloud
 //! kernel on `qemu-system-aarch64 -M virt` with a `virtio-net-device` on QEMU's user network
-//! (guest `10.0.2.15/24`, gateway `10.0.2.2`).
+//! (guest `10.0.2.15/24`, gateway `10.0.2.2`) and a `virtio-serial-device` whose port
+//! [`DEFMT_PORT`] carries the defmt frames to a file on the host.
 //!
 //! ```no_run
 //! use edgeloop::device;
@@ -56,6 +61,8 @@
 //!   kernel decompresses in-kernel (`CONFIG_MODULE_DECOMPRESS`, Linux ≥ 6.2, not used here).
 //!   With `CONFIG_MODULE_SIG_FORCE`, modules must carry the kernel's signature (Debian's do).
 //! - `CONFIG_INET` and the network card's driver (`virtio_net` and its dependencies on QEMU).
+//! - For [`find_virtio_port`]: `CONFIG_VIRTIO_CONSOLE` (`virtio_console` on QEMU) and
+//!   devtmpfs, which makes the ports' `/dev/vportNpM` nodes.
 //! - Power-off needs a way to turn the machine off: PSCI on arm64 (QEMU `virt` has it, and QEMU
 //!   started with `-no-reboot` then exits).
 //!
@@ -68,6 +75,7 @@ mod error;
 mod module;
 mod mount;
 mod net;
+mod port;
 mod power;
 
 use core::net::Ipv4Addr;
@@ -76,6 +84,7 @@ pub use error::{BootError, DeviceError};
 pub use module::load_module;
 pub use mount::mount_pseudo_filesystems;
 pub use net::{interface_is_up, interface_up, set_default_route};
+pub use port::{MAX_PORT_NAME, VirtioPort, find_virtio_port};
 pub use power::{is_pid1, power_off};
 
 /// One network interface of a [`BootPlan`].
@@ -98,9 +107,11 @@ pub struct BootPlan {
     pub gateway: Option<Ipv4Addr>,
 }
 
-/// The system test's plan: the six virtio-net modules of Debian's arm64 cloud kernel (placed in
-/// `/lib/modules` by `cargo xtask`'s initramfs), `lo` as `127.0.0.1/8`, `eth0` as QEMU user
-/// networking's guest `10.0.2.15/24`, and its gateway `10.0.2.2`.
+/// The system test's plan: the six virtio-net modules of Debian's arm64 cloud kernel and
+/// `virtio_console` for the virtio-serial port [`DEFMT_PORT`] (placed in `/lib/modules` by
+/// `cargo xtask`'s initramfs, in the order of its `xtask/src/kernel.rs` `MODULES`), `lo` as
+/// `127.0.0.1/8`, `eth0` as QEMU user networking's guest `10.0.2.15/24`, and its gateway
+/// `10.0.2.2`.
 pub const QEMU_VIRT: BootPlan = BootPlan {
     modules: &[
         "/lib/modules/virtio_ring.ko",
@@ -109,6 +120,7 @@ pub const QEMU_VIRT: BootPlan = BootPlan {
         "/lib/modules/failover.ko",
         "/lib/modules/net_failover.ko",
         "/lib/modules/virtio_net.ko",
+        "/lib/modules/virtio_console.ko",
     ],
     interfaces: &[
         Interface {
@@ -122,6 +134,10 @@ pub const QEMU_VIRT: BootPlan = BootPlan {
     ],
     gateway: Some(Ipv4Addr::new(10, 0, 2, 2)),
 };
+
+/// The name of the virtio-serial port that carries a firmware's defmt frames on QEMU (`cargo
+/// xtask qemu` and `systest` start QEMU with `-device virtserialport,name=edgeloop.defmt`).
+pub const DEFMT_PORT: &str = "edgeloop.defmt";
 
 /// Runs the boot sequence of the [module docs](self): mounts, modules, interfaces, route.
 ///

@@ -115,10 +115,133 @@ fn qemu_plan_matches_the_initramfs_layout() {
             "virtio_mmio.ko",
             "failover.ko",
             "net_failover.ko",
-            "virtio_net.ko"
+            "virtio_net.ko",
+            "virtio_console.ko"
         ]
     );
     assert_eq!(QEMU_VIRT.interfaces[1].name, "eth0");
+}
+
+#[test]
+fn port_names_are_checked_before_any_syscall() {
+    let long = "p".repeat(MAX_PORT_NAME + 1);
+    for name in ["", "a\0b", "a\nb", long.as_str()] {
+        assert_eq!(
+            find_virtio_port(name, 1000),
+            Err(DeviceError::InvalidPortName),
+            "{name:?}"
+        );
+    }
+    assert_eq!(
+        DeviceError::InvalidPortName.to_string(),
+        "invalid virtio port name (1 to 63 bytes, no NUL or newline)"
+    );
+}
+
+#[test]
+fn no_virtio_ports_on_this_host() {
+    // A development host or CI runner has no virtio_console ports with this name; without the
+    // driver the answer comes at once, without waiting.
+    let started = std::time::Instant::now();
+    let result = find_virtio_port(DEFMT_PORT, 0);
+    assert!(
+        matches!(
+            result,
+            Err(DeviceError::ListPorts(ENOENT) | DeviceError::NoSuchPort)
+        ),
+        "{result:?}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    assert_eq!(
+        DeviceError::ListPorts(ENOENT).to_string(),
+        "cannot list the virtio ports: ENOENT"
+    );
+    assert_eq!(DeviceError::NoSuchPort.errno(), None);
+    assert_eq!(DeviceError::OpenPort(16).errno(), Some(16));
+}
+
+/// A directory laid out like `/sys/class/virtio-ports`, removed when dropped.
+struct FakePorts(std::path::PathBuf);
+
+impl FakePorts {
+    fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "edgeloop-virtio-ports-{tag}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        FakePorts(dir)
+    }
+
+    /// A port directory, with a `name` attribute when `name` is `Some` (as the kernel shows it).
+    fn port(&self, port: &str, name: Option<&str>) {
+        let dir = self.0.join(port);
+        std::fs::create_dir_all(&dir).unwrap();
+        if let Some(name) = name {
+            std::fs::write(dir.join("name"), format!("{name}\n")).unwrap();
+        }
+    }
+
+    fn find(&self, name: &str, wait_ms: u32) -> Result<VirtioPort, DeviceError> {
+        port::find_port_in(self.0.to_str().unwrap(), name, wait_ms)
+    }
+}
+
+impl Drop for FakePorts {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn finds_a_port_by_the_name_the_host_gave_it() {
+    let ports = FakePorts::new("find");
+    ports.port("vport0p0", Some("org.qemu.guest_agent.0"));
+    ports.port("vport1p1", None); // its name has not arrived yet
+    ports.port("vport1p2", Some("edgeloop.defmt.old"));
+    ports.port("vport1p3", Some("edgeloop.defmt"));
+    ports.port("notaport", Some("edgeloop.defmt"));
+    let found = ports.find("edgeloop.defmt", 0).unwrap();
+    assert_eq!(found.path(), "/dev/vport1p3");
+    assert_eq!(
+        ports.find("org.qemu.guest_agent.0", 0).unwrap().path(),
+        "/dev/vport0p0"
+    );
+    // A prefix of a name is not the name.
+    assert_eq!(ports.find("edgeloop", 0), Err(DeviceError::NoSuchPort));
+    // Nobody named it: the search gives up after about the wait.
+    let started = std::time::Instant::now();
+    assert_eq!(ports.find("absent", 50), Err(DeviceError::NoSuchPort));
+    assert!(started.elapsed() >= std::time::Duration::from_millis(50));
+    // The device node does not exist on this host.
+    assert_eq!(found.open().unwrap_err(), DeviceError::OpenPort(ENOENT));
+}
+
+#[test]
+fn waits_for_a_name_that_arrives_late() {
+    let ports = FakePorts::new("late");
+    ports.port("vport2p1", None);
+    let dir = ports.0.clone();
+    let host = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(60));
+        std::fs::write(dir.join("vport2p1").join("name"), "edgeloop.defmt\n").unwrap();
+    });
+    let found = ports.find("edgeloop.defmt", 2000);
+    host.join().unwrap();
+    assert_eq!(found.unwrap().path(), "/dev/vport2p1");
+}
+
+#[test]
+fn a_missing_port_list_is_an_error_at_once() {
+    let ports = FakePorts::new("gone");
+    std::fs::remove_dir(&ports.0).unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(
+        ports.find("edgeloop.defmt", 5000),
+        Err(DeviceError::ListPorts(ENOENT))
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
 }
 
 /// Runs [`netns_body`] in a child process inside new mount and network namespaces.

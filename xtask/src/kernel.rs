@@ -1,32 +1,39 @@
-//! The guest kernel of the system test: Debian's arm64 *cloud* kernel and the six modules that
-//! give it a virtio network card, fetched once and cached under `target/qemu-kernel/`.
+//! The guest kernel of the system test: Debian's arm64 *cloud* kernel and the seven modules that
+//! give it a virtio network card and a virtio-serial port (the firmware's defmt channel), fetched
+//! once and cached under `target/qemu-kernel/`.
 //!
 //! Why this kernel: it is a signed, maintained distribution kernel that boots on QEMU's `virt`
 //! machine, its `vmlinuz` is an uncompressed ARM64 `Image` that `-kernel` takes as is, and it is
 //! one `apt-get download` away on any Debian host. It has no `CONFIG_IP_PNP` (no `ip=dhcp`) and
-//! builds virtio-net as modules, so the firmware loads them itself (see `edgeloop::device`), in
-//! the order of [`MODULES`] (there is no `modules.dep` to resolve it).
+//! builds virtio-net and the virtio console (`CONFIG_VIRTIO_CONSOLE=m`) as modules, so the
+//! firmware loads them itself (see `edgeloop::device`), in the order of [`MODULES`] (there is no
+//! `modules.dep` to resolve it).
 //!
 //! Cold path (as root): `dpkg --add-architecture arm64` (if missing), `apt-get update`, the
 //! kernel package named by the `linux-image-cloud-arm64` meta package's dependency,
 //! `apt-get download`, `dpkg -x`, then the image and the modules (decompressed if the package
 //! ships them as `.ko.xz` / `.ko.zst`) are copied to the cache and the `.deb` is deleted. Warm
-//! path: the cache is complete (its `version` stamp is written last), nothing is run.
+//! path: the cache is complete (its `version` stamp is written last), nothing is run. A cache
+//! that lacks a module of [`MODULES`] (one written before the module was added) is fetched
+//! again.
 
 use crate::process::{self, which};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The virtio-net modules, in the order they must be loaded (each needs the ones before it:
-/// `modinfo -F depends`; checked against the modules' own `depends=` by [`ensure`]).
-pub const MODULES: [&str; 6] = [
+/// The virtio-net modules, then `virtio_console` (virtio-serial ports: needs `virtio` and
+/// `virtio_ring`), in the order they must be loaded (each needs some of the ones before it:
+/// `modinfo -F depends`; checked against the modules' own `depends=` by [`ensure`]). The same
+/// list, as paths, is `edgeloop::device::QEMU_VIRT`'s.
+pub const MODULES: [&str; 7] = [
     "virtio_ring",
     "virtio",
     "virtio_mmio",
     "failover",
     "net_failover",
     "virtio_net",
+    "virtio_console",
 ];
 
 /// The meta package whose dependency names the current cloud kernel.
@@ -332,6 +339,20 @@ mod tests {
         assert_eq!(module_depends(ko), ["virtio_ring", "virtio"]);
         assert!(module_depends(b"\0depends=\0name=failover\0").is_empty());
         assert!(module_depends(b"no modinfo").is_empty());
+    }
+
+    /// The firmware loads what the initramfs holds, in the same order.
+    #[test]
+    fn modules_are_the_firmware_plan() {
+        let device = concat!(env!("CARGO_MANIFEST_DIR"), "/../src/device/mod.rs");
+        let text = std::fs::read_to_string(device).unwrap();
+        let plan: Vec<&str> = text
+            .split("\"/lib/modules/")
+            .skip(1)
+            .filter_map(|rest| rest.split_once(".ko\""))
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(plan, super::MODULES, "edgeloop::device::QEMU_VIRT");
     }
 
     #[test]

@@ -11,11 +11,29 @@
 //!   -kernel vmlinuz -initrd initrd.cpio
 //!   -append "console=ttyAMA0 rdinit=/init panic=-1 quiet"
 //!   -netdev user,id=n,hostfwd=tcp:127.0.0.1:PORT-:80 -device virtio-net-device,netdev=n
+//!   -device virtio-serial-device -chardev file,id=defmt,path=WORK/defmt.bin
+//!   -device virtserialport,chardev=defmt,name=edgeloop.defmt
 //! ```
 //!
 //! The guest is `10.0.2.15` on QEMU's user network; host port `PORT` on 127.0.0.1 reaches its
 //! port 80. `-no-reboot` turns the guest's power-off (or a kernel panic, with `panic=-1`) into
 //! QEMU's exit. Ctrl-A X quits QEMU from the terminal.
+//!
+//! The defmt channel: a virtio-serial controller on the `virt` machine's virtio-mmio bus with
+//! one port named [`DEFMT_PORT`], whose output QEMU writes, byte for byte, to `defmt.bin` in the
+//! work directory (`target/qemu/` here, `target/qemu-systest/` for the system test). The
+//! firmware finds the port by that name (`edgeloop::device::find_virtio_port`: it is
+//! `/dev/vport0p1` or so in the guest) and sends its defmt frames there instead of to the serial
+//! console, whose tty would turn each `\n` into `\r\n` and mix kernel messages into them. Read
+//! the frames with `defmt-print -e <firmware ELF> < target/qemu/defmt.bin`, or live with
+//! `tail -c +1 -f target/qemu/defmt.bin | defmt-print -e <firmware ELF>`.
+//!
+//! Verified with QEMU 7.2 (Debian 12) and the 6.1 cloud kernel: `-M virt` takes
+//! `virtio-serial-device` (the virtio-mmio transport; `virtio-serial-pci` is the PCI one), the
+//! kernel needs the `virtio_console` module (depends on `virtio`, `virtio_ring`), and the guest
+//! sees the port as `/dev/vport0p1` — QEMU numbers `virtserialport`s from 1, port 0 being kept
+//! for a `virtconsole` — with its name in `/sys/class/virtio-ports/vport0p1/name`. QEMU creates
+//! (and truncates) the `-chardev file` at start.
 
 use crate::initramfs;
 use crate::install;
@@ -31,6 +49,11 @@ pub const DEFAULT_BOARD: &str = "qemu-virt-aarch64";
 pub const DEFAULT_EXAMPLE: &str = "status";
 /// The host port `cargo xtask qemu` forwards to the guest's port 80 by default.
 pub const DEFAULT_PORT: u16 = 8080;
+/// The name of the virtio-serial port for defmt frames; the firmware looks for the same name
+/// (`edgeloop::device::DEFMT_PORT`).
+pub const DEFMT_PORT: &str = "edgeloop.defmt";
+/// The file, in the work directory, that receives the frames of the port [`DEFMT_PORT`].
+pub const DEFMT_FILE: &str = "defmt.bin";
 /// Features every firmware booted as PID 1 is built with.
 const BASE_FEATURES: [&str; 4] = ["firmware", "device", "status", "defmt"];
 
@@ -96,6 +119,8 @@ pub struct Guest {
     pub kernel: Kernel,
     /// The uncompressed newc initramfs.
     pub initrd: PathBuf,
+    /// Where QEMU writes what the firmware sends to the virtio-serial port [`DEFMT_PORT`].
+    pub defmt: PathBuf,
 }
 
 /// Builds the firmware, fetches (or finds) the kernel, writes the initramfs into `work`.
@@ -133,6 +158,7 @@ pub fn prepare(root: &Path, board: &str, example: &str, work: &Path) -> Result<G
         firmware,
         kernel,
         initrd,
+        defmt: work.join(DEFMT_FILE),
     })
 }
 
@@ -284,8 +310,24 @@ pub fn command(guest: &Guest, port: u16, console: Console<'_>) -> Command {
             &format!("user,id=n,hostfwd=tcp:127.0.0.1:{port}-:80"),
             "-device",
             "virtio-net-device,netdev=n",
+            "-device",
+            "virtio-serial-device",
+            "-chardev",
+        ])
+        .arg(format!(
+            "file,id=defmt,path={}",
+            qemu_option_value(&guest.defmt.to_string_lossy())
+        ))
+        .args([
+            "-device",
+            &format!("virtserialport,chardev=defmt,name={DEFMT_PORT}"),
         ]);
     cmd
+}
+
+/// `value` as it must be written inside a QEMU `key=value,...` option list: commas doubled.
+fn qemu_option_value(value: &str) -> String {
+    value.replace(',', ",,")
 }
 
 /// `cargo xtask qemu`: builds, then boots with the console on this terminal until the guest
@@ -296,8 +338,15 @@ pub fn run(root: &Path, opts: &Options) -> Result<(), String> {
     let port = opts.port.unwrap_or(DEFAULT_PORT);
     println!(
         "\nbooting `{}` as PID 1 on {}: http://127.0.0.1:{}/ reaches the guest's port 80.\n\
+         defmt frames -> {} (virtio port {DEFMT_PORT}); read them live with\n  \
+         tail -c +1 -f {} | defmt-print -e {}\n\
          Quit with Ctrl-A X (or POST /api/poweroff).\n",
-        opts.example, opts.board, port
+        opts.example,
+        opts.board,
+        port,
+        guest.defmt.display(),
+        guest.defmt.display(),
+        guest.firmware.display()
     );
     process::run(&mut command(&guest, port, Console::Terminal))
 }
@@ -377,6 +426,7 @@ lto = true
                 modules: Vec::new(),
             },
             initrd: "/w/initrd.cpio".into(),
+            defmt: "/w/a,b/defmt.bin".into(),
         };
         let line = process::describe(&command(&guest, 1234, Console::File(Path::new("/l/c.log"))));
         assert_eq!(
@@ -384,9 +434,20 @@ lto = true
             "qemu-system-aarch64 -M virt -cpu cortex-a53 -m 256 -display none -monitor none \
              -serial file:/l/c.log -no-reboot -kernel /k/vmlinuz -initrd /w/initrd.cpio \
              -append 'console=ttyAMA0 rdinit=/init panic=-1 quiet' \
-             -netdev user,id=n,hostfwd=tcp:127.0.0.1:1234-:80 -device virtio-net-device,netdev=n"
+             -netdev user,id=n,hostfwd=tcp:127.0.0.1:1234-:80 -device virtio-net-device,netdev=n \
+             -device virtio-serial-device -chardev file,id=defmt,path=/w/a,,b/defmt.bin \
+             -device virtserialport,chardev=defmt,name=edgeloop.defmt"
         );
         let line = process::describe(&command(&guest, 8080, Console::Terminal));
         assert!(line.contains(" -nographic -no-reboot "), "{line}");
+    }
+
+    /// The firmware looks for the port under the name QEMU gives it.
+    #[test]
+    fn defmt_port_is_the_firmware_s() {
+        let device = concat!(env!("CARGO_MANIFEST_DIR"), "/../src/device/mod.rs");
+        let text = std::fs::read_to_string(device).unwrap();
+        let line = format!("pub const DEFMT_PORT: &str = \"{DEFMT_PORT}\";");
+        assert!(text.contains(&line), "{device} has no `{line}`");
     }
 }
