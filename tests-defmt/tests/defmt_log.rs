@@ -15,7 +15,10 @@
 //! than its sources fails them. `EDGELOOP_TEST_RUNNER` (e.g. `qemu-aarch64`) prefixes the child,
 //! as in edgeloop's own tests.
 
-use std::io::{Read, Write};
+mod common;
+
+use common::{Line, assert_monotonic, decode, note};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::thread;
@@ -55,11 +58,6 @@ fn runner() -> Vec<String> {
     std::env::var("EDGELOOP_TEST_RUNNER")
         .map(|r| r.split_whitespace().map(str::to_owned).collect())
         .unwrap_or_default()
-}
-
-/// Writes past libtest's output capture, so a skip is visible without `--nocapture`.
-fn note(msg: &str) {
-    let _ = writeln!(std::io::stderr(), "{msg}");
 }
 
 /// The firmware ELF: `Ok(None)` when it has not been built (the test is skipped), `Err` when it
@@ -179,57 +177,6 @@ fn run(path: &Path, args: &[&str]) -> Run {
     }
 }
 
-/// One decoded frame: level, message and timestamp (µs).
-#[derive(Debug)]
-struct Line {
-    level: String,
-    message: String,
-    micros: u64,
-}
-
-/// Parses a `{=u64:us}` timestamp as the decoder displays it (`seconds.micros`).
-fn parse_micros(shown: &str) -> u64 {
-    let (secs, frac) = shown
-        .split_once('.')
-        .unwrap_or_else(|| panic!("timestamp {shown:?} is not `s.uuuuuu`"));
-    assert_eq!(frac.len(), 6, "timestamp {shown:?}");
-    let secs: u64 = secs.parse().expect("timestamp seconds");
-    let frac: u64 = frac.parse().expect("timestamp microseconds");
-    secs * 1_000_000 + frac
-}
-
-/// Decodes every frame of `stream` against the ELF at `path`; a malformed frame fails the test.
-fn decode(path: &Path, stream: &[u8]) -> Vec<Line> {
-    let elf = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let table = defmt_decoder::Table::parse(&elf)
-        .unwrap_or_else(|e| panic!("{}: bad defmt table: {e}", path.display()))
-        .unwrap_or_else(|| panic!("{}: no .defmt section", path.display()));
-    assert!(table.has_timestamp(), "the ELF defines no defmt timestamp");
-    let mut decoder = table.new_stream_decoder();
-    decoder.received(stream);
-    let mut lines = Vec::new();
-    loop {
-        match decoder.decode() {
-            Ok(frame) => {
-                let shown = frame
-                    .display_timestamp()
-                    .expect("every frame has a timestamp")
-                    .to_string();
-                lines.push(Line {
-                    level: frame.level().map_or("none", |l| l.as_str()).to_owned(),
-                    message: frame.display_message().to_string(),
-                    micros: parse_micros(&shown),
-                });
-            }
-            Err(defmt_decoder::DecodeError::UnexpectedEof) => break,
-            Err(defmt_decoder::DecodeError::Malformed) => {
-                panic!("malformed frame after {lines:#?}")
-            }
-        }
-    }
-    lines
-}
-
 /// Runs the firmware, checks it exited 0 with nothing on stdout and complete frames on stderr,
 /// and decodes them.
 fn logged(args: &[&str]) -> Option<Vec<Line>> {
@@ -246,22 +193,9 @@ fn logged(args: &[&str]) -> Option<Vec<Line>> {
         "stdout: {:?}",
         String::from_utf8_lossy(&run.stdout)
     );
-    assert_eq!(
-        run.stderr.last(),
-        Some(&0),
-        "stderr does not end with a frame separator: {:?}",
-        run.stderr
-    );
     let lines = decode(&path, &run.stderr);
     let (start, end) = run.window;
-    let mut previous = start;
-    for line in &lines {
-        assert!(
-            (previous..=end).contains(&line.micros),
-            "timestamp of {line:?} not monotonic within [{previous}, {end}] µs"
-        );
-        previous = line.micros;
-    }
+    assert_monotonic(&lines, start, end);
     Some(lines)
 }
 

@@ -9,18 +9,29 @@
 //!    first answer is printed;
 //! 4. `GET /`, `GET /api/status` (must say `"arch":"aarch64"`), `GET /metrics`: 200 each;
 //! 5. `POST /api/poweroff`, then QEMU must exit by itself with status 0 within
-//!    [`POWEROFF_TIMEOUT`] (else it is killed and the test fails).
+//!    [`POWEROFF_TIMEOUT`] (else it is killed and the test fails);
+//! 6. the console must say that the defmt frames went to the virtio port, and hold none of them
+//!    (no NUL byte: frames end with one);
+//! 7. the frames QEMU captured from the virtio-serial port `edgeloop.defmt`
+//!    (`target/qemu-systest/defmt.bin`, kept) are decoded on the host against the firmware ELF
+//!    by `cargo test -p tests-defmt --test qemu_status` (see `tests-defmt/tests/qemu_status.rs`;
+//!    [`decoder_command`]), which prints them and requires the firmware's start-up, `listening`
+//!    and power-off lines, with no malformed frame.
+//!
+//! The decoder stays in its own package: `defmt-decoder` is std, and as a dependency of xtask or
+//! edgeloop its features would leak into the no_std firmware builds.
 //!
 //! The HTTP client is a few lines of std: HTTP/1.1 with `Connection: close`, bodies framed by
 //! `Content-Length`, `chunked` or the end of the connection. On failure the board, the step and
 //! the console log (kept) are printed, with the log's last lines.
 
-use crate::qemu::{self, Console};
+use crate::process::{self, cargo};
+use crate::qemu::{self, Console, Guest};
 use std::fs;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -36,12 +47,15 @@ pub fn run(root: &Path, opts: &qemu::Options) -> Result<(), String> {
     let started = Instant::now();
     let work = root.join("target").join("qemu-systest");
     let log = work.join("console.log");
-    // A log left by an earlier run would be mistaken for this one's.
+    let defmt = work.join(qemu::DEFMT_FILE);
+    // Logs and frames left by an earlier run would be mistaken for this one's.
     let _ = fs::remove_file(&log);
+    let _ = fs::remove_file(&defmt);
     let mut test = Systest {
         board: &opts.board,
         example: &opts.example,
         log: &log,
+        defmt: &defmt,
         step: "prepare (build firmware, kernel, initramfs)",
     };
     let guest = test.check(qemu::prepare(root, &opts.board, &opts.example, &work))?;
@@ -63,14 +77,15 @@ pub fn run(root: &Path, opts: &qemu::Options) -> Result<(), String> {
     let qemu_err = test.check(qemu_out.try_clone().map_err(|e| e.to_string()))?;
     let mut cmd = qemu::command(&guest, port, Console::File(&log));
     cmd.stdin(Stdio::null()).stdout(qemu_out).stderr(qemu_err);
-    println!("$ {}", crate::process::describe(&cmd));
+    println!("$ {}", process::describe(&cmd));
     let booted = Instant::now();
     let child = test.check(cmd.spawn().map_err(|e| format!("cannot start QEMU: {e}")))?;
     let mut vm = Vm(child);
     println!(
-        "QEMU pid {}, console -> {}, http://127.0.0.1:{port}/ -> guest :80",
+        "QEMU pid {}, console -> {}, defmt -> {}, http://127.0.0.1:{port}/ -> guest :80",
         vm.0.id(),
-        log.display()
+        log.display(),
+        guest.defmt.display()
     );
 
     test.step = "boot (wait for the first HTTP answer to GET /)";
@@ -136,23 +151,85 @@ pub fn run(root: &Path, opts: &qemu::Options) -> Result<(), String> {
         "QEMU exited ({status}) {:.1} s after the power-off request",
         asked.elapsed().as_secs_f64()
     );
+
+    test.step = "console (the defmt frames went to the virtio port)";
+    let console =
+        test.check(fs::read(&log).map_err(|e| format!("cannot read the console: {e}")))?;
+    test.check(console_check(&console))?;
+
+    test.step = "decode the defmt frames (tests-defmt, qemu_status)";
+    let frames = fs::metadata(&guest.defmt).map_or(0, |m| m.len());
+    if frames == 0 {
+        return Err(test.failed(&format!(
+            "{} is missing or empty: the firmware sent no frame to the virtio port {}",
+            guest.defmt.display(),
+            qemu::DEFMT_PORT
+        )));
+    }
+    println!("defmt frames: {} ({frames} bytes)", guest.defmt.display());
+    test.check(process::run(&mut decoder_command(root, &guest)))?;
     println!(
         "systest passed: board {}, example {}: boot to first response {:.1} s, \
-         whole test {:.1} s (console: {})",
+         whole test {:.1} s (console: {}, defmt: {})",
         opts.board,
         opts.example,
         boot_time.as_secs_f64(),
         started.elapsed().as_secs_f64(),
-        log.display()
+        log.display(),
+        guest.defmt.display()
     );
     Ok(())
 }
 
-/// The failure context: which board, which step, which log.
+/// The console of a firmware that found its defmt port: the plain-text line that says so, and
+/// not a single frame (each ends with a NUL byte, which kernel and firmware text never holds).
+pub fn console_check(console: &[u8]) -> Result<(), String> {
+    let text = String::from_utf8_lossy(console);
+    let said = format!("(virtio port {})", qemu::DEFMT_PORT);
+    if !text
+        .lines()
+        .any(|l| l.contains("status: defmt logs -> /dev/") && l.contains(&said))
+    {
+        return Err(format!(
+            "the console does not say `status: defmt logs -> /dev/... {said}`: the firmware \
+             did not send its frames to the virtio port"
+        ));
+    }
+    if let Some(at) = console.iter().position(|&b| b == 0) {
+        return Err(format!(
+            "the console holds defmt frames (a NUL byte at offset {at}): frames went to the \
+             serial console"
+        ));
+    }
+    Ok(())
+}
+
+/// `cargo test -p tests-defmt --test qemu_status`, told where the captured frames and the
+/// firmware ELF are (`EDGELOOP_QEMU_DEFMT`, `EDGELOOP_QEMU_FIRMWARE`); it prints the decoded
+/// lines (`--nocapture`).
+pub fn decoder_command(root: &Path, guest: &Guest) -> Command {
+    let mut cmd = cargo(root);
+    cmd.args([
+        "test",
+        "--package",
+        "tests-defmt",
+        "--test",
+        "qemu_status",
+        "--",
+        "--nocapture",
+    ])
+    .env("EDGELOOP_QEMU_DEFMT", &guest.defmt)
+    .env("EDGELOOP_QEMU_FIRMWARE", &guest.firmware);
+    cmd
+}
+
+/// The failure context: which board, which step, which logs.
 struct Systest<'a> {
     board: &'a str,
     example: &'a str,
     log: &'a Path,
+    /// The captured defmt frames.
+    defmt: &'a Path,
     step: &'static str,
 }
 
@@ -166,15 +243,24 @@ impl Systest<'_> {
             "systest failed: board {}, example {}, step `{}`: {why}",
             self.board, self.example, self.step,
         );
+        if self.defmt.exists() {
+            msg.push_str(&format!(
+                "\n  defmt frames (kept): {}",
+                self.defmt.display()
+            ));
+        }
         if !self.log.exists() {
             msg.push_str("\n  (no console log: QEMU did not start)");
-        } else if let Ok(text) = fs::read_to_string(self.log) {
+        } else if let Ok(bytes) = fs::read(self.log) {
+            // Lossy: frames that went to the console are not UTF-8, and the text around them
+            // says most.
+            let text = String::from_utf8_lossy(&bytes);
             msg.push_str(&format!("\n  console log (kept): {}", self.log.display()));
             let lines: Vec<&str> = text.lines().collect();
             msg.push_str("\n  last console lines:");
             for l in &lines[lines.len().saturating_sub(25)..] {
                 msg.push_str("\n  | ");
-                msg.push_str(l);
+                msg.push_str(&snippet(l));
             }
         }
         msg
@@ -446,7 +532,7 @@ fn dechunk(mut data: &[u8]) -> Result<Option<Vec<u8>>, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_response, snippet};
+    use super::{Guest, Path, console_check, decoder_command, parse_response, process, snippet};
 
     #[test]
     fn content_length_body() {
@@ -488,6 +574,50 @@ mod tests {
         assert!(parse_response(b"HTTP/1.1 abc\r\n\r\n", true).is_err());
         assert!(parse_response(b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n", true).is_err());
         assert_eq!(parse_response(b"HTTP/1.1 200 OK\r\n", true).unwrap(), None);
+    }
+
+    #[test]
+    fn console_says_where_the_frames_went() {
+        let good = b"status: PID 1, bringing the machine up\r\n\
+            status: defmt logs -> /dev/vport0p1 (virtio port edgeloop.defmt)\r\n\
+            [    2.6] reboot: Power down\r\n";
+        assert_eq!(console_check(good), Ok(()));
+        let stderr = b"status: defmt logs -> stderr (virtio port edgeloop.defmt: no virtio \
+            port has that name)\r\n";
+        assert!(console_check(stderr).unwrap_err().contains("did not send"));
+        let mut leaked = good.to_vec();
+        leaked.extend_from_slice(b"\x03\xfd\xc9\x12\0status: listening\r\n");
+        assert!(
+            console_check(&leaked)
+                .unwrap_err()
+                .contains("NUL byte at offset")
+        );
+    }
+
+    #[test]
+    fn decoder_gets_the_capture_and_the_elf() {
+        let guest = Guest {
+            firmware: "/t/status".into(),
+            kernel: crate::kernel::Kernel {
+                version: "v".into(),
+                image: "/k/vmlinuz".into(),
+                modules: Vec::new(),
+            },
+            initrd: "/w/initrd.cpio".into(),
+            defmt: "/w/defmt.bin".into(),
+        };
+        let line = process::describe(&decoder_command(Path::new("/r"), &guest));
+        assert!(
+            line.starts_with("EDGELOOP_QEMU_DEFMT=/w/defmt.bin EDGELOOP_QEMU_FIRMWARE=/t/status ")
+                || line.starts_with(
+                    "EDGELOOP_QEMU_FIRMWARE=/t/status EDGELOOP_QEMU_DEFMT=/w/defmt.bin "
+                ),
+            "{line}"
+        );
+        assert!(
+            line.ends_with(" test --package tests-defmt --test qemu_status -- --nocapture"),
+            "{line}"
+        );
     }
 
     #[test]
