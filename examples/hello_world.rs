@@ -24,7 +24,8 @@
 use core::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use edgeloop::config::{BUFFER_COUNT, BUFFER_SIZE, MAX_CONNECTIONS};
-use edgeloop::firmware::{Args, stderr, stdout, write_fmt};
+use edgeloop::firmware::{Args, Text, stderr, stdout, write_all};
+use edgeloop::http::fields::parse_ipv4;
 use edgeloop::httpserver::{HttpApp, HttpConn, HttpServer, Request, Response};
 use edgeloop::ioloop::{Error, IoLoop, Signal};
 use edgeloop::iostream::BufferPool;
@@ -97,7 +98,10 @@ fn run(addr: SocketAddrV4) -> Result<(), Error> {
     lp.handle_signals(&[Signal::Interrupt, Signal::Terminate], on_signal)?;
     // `app.listen(8888)`
     let bound = app.http.listen(lp, SocketAddr::V4(addr))?;
-    write_fmt(stdout(), format_args!("listening on {bound}\n"));
+    // Printed without `core::fmt`, which would be a third of this binary.
+    let mut line = Text::<80>::new();
+    line.str("listening on ").socket_addr(&bound).str("\n");
+    write_all(stdout(), &[line.as_bytes()]);
     // `await asyncio.Event().wait()`
     lp.start(&mut app)
 }
@@ -108,13 +112,13 @@ fn main_entry(args: Args) -> i32 {
     while let Some(flag) = it.next() {
         let ok = match (flag, it.next()) {
             ("--port", Some(v)) => v.parse().map(|p| addr.set_port(p)).is_ok(),
-            ("--host", Some(v)) => v.parse().map(|h| addr.set_ip(h)).is_ok(),
+            ("--host", Some(v)) => parse_ipv4(v.as_bytes()).map(|h| addr.set_ip(h)).is_some(),
             _ => false,
         };
         if !ok {
-            write_fmt(
+            write_all(
                 stderr(),
-                format_args!("usage: hello_world [--port N] [--host A.B.C.D]\n"),
+                &[b"usage: hello_world [--port N] [--host A.B.C.D]\n"],
             );
             return 2;
         }
@@ -122,7 +126,10 @@ fn main_entry(args: Args) -> i32 {
     match run(addr) {
         Ok(()) => 0,
         Err(e) => {
-            write_fmt(stderr(), format_args!("hello_world: cannot start: {e}\n"));
+            let mut line = Text::<128>::new();
+            line.str("hello_world: cannot start: ");
+            edgeloop::firmware::describe_error(&mut line, &e).str("\n");
+            write_all(stderr(), &[line.as_bytes()]);
             1
         }
     }

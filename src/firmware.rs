@@ -2,8 +2,9 @@
 //!
 //! [`firmware_main!`](crate::firmware_main) defines the C `main` the libc start-up code calls
 //! (libc is linked for its start-up code only; all I/O goes through rustix), a panic handler that
-//! reports on stderr and exits with status 101, and the no-op unwinding personality that debug
-//! builds of `core` reference. The binary keeps only its own logic:
+//! reports on stderr and exits with status 101 (without `core::fmt`: see [`on_panic`]), and the
+//! no-op unwinding personality that debug builds of `core` reference. The binary keeps only its
+//! own logic:
 //!
 //! ```ignore
 //! #![no_std]
@@ -11,6 +12,10 @@
 //! edgeloop::firmware_main!(run);
 //! fn run(args: edgeloop::firmware::Args) -> i32 { 0 }
 //! ```
+//!
+//! Printing: [`write_all`] writes bytes, [`Text`] assembles fixed text, integers and addresses
+//! on the stack without `core::fmt` (which costs about 10 KB of code in a small aarch64 binary);
+//! [`write_fmt`] takes `format_args!` when that is worth it.
 //!
 //! Build such binaries with `panic = "abort"` (the crate's profiles do); `cargo test` builds
 //! every target with unwinding, so the examples that use this require the `firmware` feature.
@@ -94,8 +99,13 @@ pub fn write_all(fd: BorrowedFd<'_>, parts: &[&[u8]]) {
     }
 }
 
+pub use crate::fmt::Text;
+
 /// Formats `args` into a fixed buffer and writes it to `fd` (at most 512 bytes; longer text is
 /// cut and ends with `…`).
+///
+/// This links `core::fmt` (about 10 KB of code on aarch64); fixed text, integers and addresses
+/// can be printed without it through a [`Text`] and [`write_all`].
 pub fn write_fmt(fd: BorrowedFd<'_>, args: core::fmt::Arguments<'_>) {
     let mut s: heapless::String<512> = heapless::String::new();
     if core::fmt::write(&mut s, args).is_err() {
@@ -105,15 +115,69 @@ pub fn write_fmt(fd: BorrowedFd<'_>, args: core::fmt::Arguments<'_>) {
     write_all(fd, &[s.as_bytes()]);
 }
 
+/// Appends what [`Error`](crate::ioloop::Error)'s `Display` says, without `core::fmt` (the
+/// wording is shorter for stream errors: their kind is not spelled out).
+pub fn describe_error<'t, const N: usize>(
+    t: &'t mut Text<N>,
+    e: &crate::ioloop::Error,
+) -> &'t mut Text<N> {
+    use crate::ioloop::Error as E;
+    let (text, number) = match *e {
+        E::Io(98) => ("address already in use (errno 98)", None),
+        E::Io(99) => ("address not available on this host (errno 99)", None),
+        E::Io(13) => ("permission denied (errno 13)", None),
+        E::Io(24) => ("too many open files (errno 24)", None),
+        E::Io(n) => ("system call failed (errno ", Some(i64::from(n))),
+        E::HandlerTableFull => ("handler table full (fd beyond MAX_HANDLERS)", None),
+        E::AlreadyRegistered => ("a handler is already registered for this fd", None),
+        E::NotRegistered => ("no handler registered for this fd", None),
+        E::TimerHeapFull => ("timer heap full (MAX_TIMERS)", None),
+        E::CallbackQueueFull => ("callback queue full", None),
+        E::Stream(crate::iostream::StreamError::Io(n)) => {
+            ("stream: system call failed (errno ", Some(i64::from(n)))
+        }
+        E::Stream(_) => ("stream error", None),
+        E::InvalidConfig => ("a configured size is too small", None),
+        E::App(c) => ("application error ", Some(i64::from(c))),
+    };
+    t.str(text);
+    if let Some(n) = number {
+        t.int(n);
+        if text.ends_with('(') {
+            t.str(")");
+        }
+    }
+    t
+}
+
 /// Ends the process at once with `code` (no destructors run: there is no `std` to run them).
 pub fn exit(code: i32) -> ! {
     // SAFETY: `_exit` only ends the process; nothing in this program relies on cleanup.
     unsafe { libc::_exit(code) }
 }
 
-/// The panic handler body used by [`firmware_main!`](crate::firmware_main).
+/// The panic handler body used by [`firmware_main!`](crate::firmware_main): writes
+/// `panic at FILE:LINE:COLUMN: MESSAGE` on stderr and exits with status 101.
+///
+/// The message is printed when it is a plain string (`panic!("text")`, `expect("text")`); a
+/// formatted message (`panic!("{x}")`, index out of bounds, ...) is left out, so that the
+/// handler does not link `core::fmt` into every firmware (the file, line and column locate it).
 pub fn on_panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    write_fmt(stderr(), format_args!("panic: {info}\n"));
+    let mut line = Text::<512>::new();
+    line.str("panic");
+    if let Some(at) = info.location() {
+        line.str(" at ")
+            .str(at.file())
+            .str(":")
+            .dec(u64::from(at.line()))
+            .str(":")
+            .dec(u64::from(at.column()));
+    }
+    if let Some(msg) = info.message().as_str() {
+        line.str(": ").str(msg);
+    }
+    line.str("\n");
+    write_all(stderr(), &[line.as_bytes()]);
     exit(101)
 }
 

@@ -60,11 +60,9 @@ pub(crate) fn forwarded_ip(headers: &[Header<'_>]) -> Option<core::net::IpAddr> 
             .find(|h| h.name.eq_ignore_ascii_case(n))
             .map(|h| h.value)
     };
-    let parse = |v: &[u8]| {
-        core::str::from_utf8(v)
-            .ok()
-            .and_then(|s| s.trim().parse::<core::net::IpAddr>().ok())
-    };
+    // Surrounding ASCII whitespace is allowed; the address itself is parsed as
+    // `IpAddr::from_str` would, without linking `core`'s general parser.
+    let parse = |v: &[u8]| crate::http::fields::parse_ip(v.trim_ascii());
     if let Some(ip) = get("X-Real-Ip").and_then(parse) {
         return Some(ip);
     }
