@@ -1,5 +1,6 @@
-//! `cargo xtask build --board NAME [--example EX] [--features LIST]`: a release build of one
-//! example with the board's cargo config fragment (`boards/NAME.toml`: target, CPU, capacities),
+//! `cargo xtask build --board NAME [--example EX] [--features LIST]`: a build of one example with
+//! the `firmware` profile (release optimised for size, see [`PROFILE`]), without unwind tables,
+//! and with the board's cargo config fragment (`boards/NAME.toml`: target, CPU, capacities),
 //! followed by the size report of the produced binary.
 //!
 //! The binary's path is taken from cargo's JSON artifact messages, so it is right whatever the
@@ -35,15 +36,21 @@ pub fn run(root: &Path, opts: &Options) -> Result<(), String> {
     let mut cmd = cargo(root);
     cmd.args([
         "build",
-        "--release",
+        "--profile",
+        PROFILE,
         "--config",
         &config,
+        "--config",
+        &no_unwind_tables(root, &triple, &text),
         "--example",
         &opts.example,
     ]);
-    if let Some(f) = &opts.features {
-        cmd.args(["--features", f]);
-    }
+    // Every example is a `firmware_main!` binary.
+    let features = match &opts.features {
+        Some(f) => format!("firmware,{f}"),
+        None => "firmware".to_string(),
+    };
+    cmd.args(["--features", &features]);
     cmd.arg("--message-format=json-render-diagnostics");
     println!("$ {}", process::describe(&cmd));
     let json = process::output(&mut cmd).map_err(|e| {
@@ -60,6 +67,24 @@ pub fn run(root: &Path, opts: &Options) -> Result<(), String> {
     })?;
     println!();
     size::print_report(&binary)
+}
+
+/// The cargo profile of firmware images: `release` optimised for size (`Cargo.toml`).
+pub const PROFILE: &str = "firmware";
+
+/// A `--config` value that builds without unwind tables: `-C force-unwind-tables=no` for the
+/// crates and, when the board links with rust-lld (the musl boards), `boards/no-unwind-tables.ld`
+/// to drop the `.eh_frame` of the precompiled ones too. Firmware panics abort, so nothing reads
+/// them. Only for firmware builds: tests unwind. (GNU ld with gcc's static `crtbeginT.o`, the
+/// armv7 glibc boards, needs `.eh_frame` to link: `__EH_FRAME_BEGIN__` lives there.)
+fn no_unwind_tables(root: &Path, triple: &str, board_toml: &str) -> String {
+    let mut flags = String::from("\"-C\", \"force-unwind-tables=no\"");
+    if board_toml.contains("linker = \"rust-lld\"") {
+        let script = root.join("boards/no-unwind-tables.ld");
+        let arg = format!("link-arg=-T{}", script.to_string_lossy());
+        flags.push_str(&format!(", \"-C\", {arg:?}"));
+    }
+    format!("target.{triple}.rustflags=[{flags}]")
 }
 
 /// `boards/NAME.toml`, relative to the root, after checking it exists.
