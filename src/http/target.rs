@@ -70,12 +70,16 @@ pub fn split_target(target: &str, method: Method) -> Option<Target<'_>> {
             authority: Some(target),
         });
     }
-    let (scheme, rest) = target.split_once("://")?;
+    // Byte searches and checked splits (every bound is next to ASCII): no substring searcher and
+    // no panicking slice, which would link `core`'s formatting into small firmware.
+    let colon = target.bytes().position(|b| b == b':')?;
+    let (scheme, rest) = target.split_at_checked(colon)?;
+    let rest = rest.strip_prefix("://")?;
     if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
         return None;
     }
-    let (authority, path) = match rest.find(['/', '?']) {
-        Some(i) => rest.split_at(i),
+    let (authority, path) = match rest.bytes().position(|b| b == b'/' || b == b'?') {
+        Some(i) => rest.split_at_checked(i)?,
         None => (rest, "/"),
     };
     if authority.is_empty() || !is_valid_host(authority.as_bytes()) || !path.starts_with('/') {

@@ -310,12 +310,13 @@ pub fn match_path<'r>(pattern: &'static str, path: &'r str, caps: &mut Captures<
             .position(|&b| b == b'/')
             .map_or(p.len(), |n| i + n);
         let seg = &p[i..pe];
+        // Every bound below sits next to an ASCII `/`, `{` or `}` or at an end, so `get` never
+        // fails on a char boundary; it is used because it cannot panic (no formatting code).
         if let [b'{', b'*', .., b'}'] = seg {
-            let value = &path[j.min(s.len())..];
-            if j > s.len() || !capture_ok(value.as_bytes(), true) {
+            let (Some(value), Some(name)) = (path.get(j..), pattern.get(i + 2..pe - 1)) else {
                 return false;
-            }
-            return caps.push(&pattern[i + 2..pe - 1], value);
+            };
+            return capture_ok(value.as_bytes(), true) && caps.push(name, value);
         }
         if j > s.len() {
             return false;
@@ -325,8 +326,10 @@ pub fn match_path<'r>(pattern: &'static str, path: &'r str, caps: &mut Captures<
             .position(|&b| b == b'/')
             .map_or(s.len(), |n| j + n);
         if let [b'{', .., b'}'] = seg {
-            let value = &path[j..se];
-            if !capture_ok(value.as_bytes(), false) || !caps.push(&pattern[i + 1..pe - 1], value) {
+            let (Some(value), Some(name)) = (path.get(j..se), pattern.get(i + 1..pe - 1)) else {
+                return false;
+            };
+            if !capture_ok(value.as_bytes(), false) || !caps.push(name, value) {
                 return false;
             }
         } else if seg != &s[j..se] {
