@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use edgeloop::http::{
     HEAD_TIMEOUT_MS, MAX_BODY_BYTES, MAX_HEAD_BYTES, MAX_HEADERS, MAX_TRAILER_BYTES, MAX_URI_BYTES,
 };
+use edgeloop::tcpserver::DEFER_ACCEPT_SECS;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PropConfig, TestCaseError, TestRunner};
 
@@ -193,6 +194,59 @@ fn connection_close_closes_after_the_response() {
     assert_eq!(r.body, b"closing");
     assert!(r.says_close());
     c.expect_closed();
+}
+
+/// The accept path: many clients at once, each on a fresh connection with `Connection: close`.
+/// Each is served as soon as it is accepted (the request came with it), or later when its head
+/// arrives in pieces, or after it stayed silent longer than the kernel defers accepting
+/// (`DEFER_ACCEPT_SECS`). All are answered and closed, and no connection is left behind.
+#[test]
+fn connection_close_clients_in_parallel_are_all_answered() {
+    const THREADS: usize = 8;
+    const EACH: usize = 50;
+    let srv = TestServer::start();
+    let addr = srv.addr;
+    let workers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            thread::spawn(move || {
+                for i in 0..EACH {
+                    let mut c = Client::connect(addr);
+                    let req = format!(
+                        "GET /_/query?{t}-{i} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+                    );
+                    if i % 10 == 9 {
+                        // A head in two pieces: the first is all there is when it is accepted.
+                        let (a, b) = req.split_at(20);
+                        c.send(a);
+                        thread::sleep(Duration::from_millis(20));
+                        c.send(b);
+                    } else {
+                        c.send(&req);
+                    }
+                    let r = c.read_response();
+                    assert_eq!(r.status, 200, "{}", r.head_text());
+                    assert_eq!(r.text(), format!("{t}-{i}"));
+                    assert!(r.says_close(), "{}", r.head_text());
+                    c.expect_closed();
+                }
+            })
+        })
+        .collect();
+    let mut late = srv.client();
+    let silent = DEFER_ACCEPT_SECS as u64 * 1000 + 500;
+    thread::sleep(Duration::from_millis(silent));
+    let r = late.request("GET /_/query?late HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    assert_eq!(r.body, b"late");
+    late.expect_closed();
+    for w in workers {
+        w.join().expect("a client failed");
+    }
+    // Every client was accepted once and every connection is gone, but the one asking.
+    let stats = srv.stats();
+    let stat = |name: &str| stats.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
+    assert_eq!(stat("accepted"), Some((THREADS * EACH + 2) as u64));
+    assert_eq!(stat("active"), Some(1));
+    assert_eq!(stat("rejected"), Some(0));
 }
 
 // ---------------------------------------------------------------------------------------------

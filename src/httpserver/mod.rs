@@ -7,6 +7,10 @@
 //! already buffered are answered in order, their responses sent in one system call), `HEAD`,
 //! `Expect: 100-continue`, `Content-Length` and chunked request bodies, `Date` and `Server`.
 //!
+//! A connection is handed over by the kernel with its first request (`TCP_DEFER_ACCEPT`) and
+//! answered at once, without waiting for the next loop iteration (see
+//! [`TcpServer::set_defer_accept`]).
+//!
 //! Errors get the right status and a short body, then the connection closes: 400 (malformed,
 //! smuggling shapes), 408 (head or body not complete in time), 413 (body too large for the
 //! limit or the buffer), 414, 417, 431, 501 (unknown method or transfer coding), 503 (every
@@ -179,7 +183,10 @@ impl<A: HttpApp> HttpServer<A> {
         Self::from_tcp(TcpServer::new_lazy(slots, pool))
     }
 
-    fn from_tcp(tcp: TcpServer<HttpProtocol<A>>) -> Self {
+    fn from_tcp(mut tcp: TcpServer<HttpProtocol<A>>) -> Self {
+        // HTTP clients speak first: each connection is accepted with its request and answered
+        // at once (see `TcpServer::set_defer_accept`; turn off through `tcp()` before listening).
+        tcp.set_defer_accept(true);
         let mut s = HttpServer {
             tcp,
             date: *b"Thu, 01 Jan 1970 00:00:00 GMT",

@@ -31,6 +31,12 @@ impl Interest {
     pub const WRITE: Interest = Interest(2);
     /// Readable and writable.
     pub const READ_WRITE: Interest = Interest(3);
+    /// In the handler table but not yet in the epoll set ([`IoLoop::reserve_handler`]): the
+    /// first [`IoLoop::update_handler`] adds the fd. Never passed in by callers.
+    ///
+    /// [`IoLoop::reserve_handler`]: super::IoLoop::reserve_handler
+    /// [`IoLoop::update_handler`]: super::IoLoop::update_handler
+    pub(crate) const UNARMED: Interest = Interest(0x80);
 
     /// Whether readability is wanted.
     pub const fn is_read(self) -> bool {

@@ -44,6 +44,8 @@ mod handlers;
 mod periodic;
 mod remote;
 mod signals;
+#[cfg(test)]
+mod tests;
 mod time;
 mod timers;
 
@@ -57,6 +59,7 @@ pub use error::Error;
 pub use handlers::{Handler, Interest, Ready, Token};
 pub use periodic::PeriodicCallback;
 pub use remote::Remote;
+pub(crate) use signals::last_errno;
 pub use signals::{Signal, SignalHandler};
 pub use time::Instant;
 pub use timers::TimeoutId;
@@ -201,22 +204,44 @@ impl<C: 'static> IoLoop<C> {
         Ok(())
     }
 
+    /// Registers `handler` for `fd` in the handler table only, without a system call: the fd
+    /// joins the epoll set at its first [`update_handler`](Self::update_handler), whatever the
+    /// interest. Until then it reports nothing.
+    ///
+    /// For an fd the caller works on at once and may close before it ever has to wait — a
+    /// freshly accepted connection whose request is already there, answered and closed in one
+    /// go, then costs no `epoll_ctl` at all. Closing it before that needs
+    /// [`forget_handler`](Self::forget_handler) (or `remove_handler`), as for any handler.
+    /// Errors as for [`add_handler`](Self::add_handler).
+    pub fn reserve_handler(
+        &mut self,
+        fd: impl AsFd,
+        handler: Handler<C>,
+        token: Token,
+    ) -> Result<(), Error> {
+        let raw = fd.as_fd().as_raw_fd();
+        self.handlers
+            .insert(raw, handler, token, Interest::UNARMED)
+            .map(drop)
+    }
+
     /// Changes what `fd`'s handler is told about (Tornado's `update_handler`). Setting the
-    /// interest it already has makes no system call.
+    /// interest it already has makes no system call. For an fd registered with
+    /// [`reserve_handler`](Self::reserve_handler), the first call adds it to the epoll set.
     pub fn update_handler(&mut self, fd: impl AsFd, interest: Interest) -> Result<(), Error> {
         let fd = fd.as_fd();
         let raw = fd.as_raw_fd();
-        if self.handlers.get_mut(raw)?.interest == interest {
+        let current = self.handlers.get_mut(raw)?.interest;
+        if current == interest {
             return Ok(());
         }
-        let data = self.handlers.data_of(raw);
+        let data = epoll::EventData::new_u64(self.handlers.data_of(raw));
         let ep = self.epoll_fd()?;
-        epoll::modify(
-            ep,
-            fd,
-            epoll::EventData::new_u64(data),
-            interest.epoll_flags(),
-        )?;
+        if current == Interest::UNARMED {
+            epoll::add(ep, fd, data, interest.epoll_flags())?;
+        } else {
+            epoll::modify(ep, fd, data, interest.epoll_flags())?;
+        }
         // Recorded only once the kernel has it, so a failed call can simply be retried.
         self.handlers.get_mut(raw)?.interest = interest;
         Ok(())
@@ -226,8 +251,9 @@ impl<C: 'static> IoLoop<C> {
     /// it in this iteration are dropped, even if the fd number is reused at once.
     pub fn remove_handler(&mut self, fd: impl AsFd) -> Result<(), Error> {
         let fd = fd.as_fd();
+        let armed = self.handlers.get_mut(fd.as_raw_fd())?.interest != Interest::UNARMED;
         self.handlers.remove(fd.as_raw_fd())?;
-        if let Some(ep) = self.epoll.as_ref() {
+        if let (true, Some(ep)) = (armed, self.epoll.as_ref()) {
             // The entry is gone from our table whatever the kernel says; closing the fd would
             // remove it from the epoll set anyway.
             let _ = epoll::delete(ep, fd);
@@ -243,9 +269,15 @@ impl<C: 'static> IoLoop<C> {
         self.handlers.remove(fd.as_fd().as_raw_fd())
     }
 
-    /// The interest currently registered for `fd`.
+    /// The interest currently registered for `fd` (`NONE` for a reserved fd not yet in the
+    /// epoll set).
     pub fn interest(&mut self, fd: impl AsFd) -> Result<Interest, Error> {
-        Ok(self.handlers.get_mut(fd.as_fd().as_raw_fd())?.interest)
+        let i = self.handlers.get_mut(fd.as_fd().as_raw_fd())?.interest;
+        Ok(if i == Interest::UNARMED {
+            Interest::NONE
+        } else {
+            i
+        })
     }
 
     /// Runs `callback` on the next iteration (Tornado's `add_callback`). Callbacks added while
@@ -440,8 +472,9 @@ impl<C: 'static> IoLoop<C> {
         Ok(())
     }
 
+    /// Logs and counts a failed handler or callback, as the loop does for those it calls.
     #[inline]
-    fn report(&mut self, r: Result<(), Error>) {
+    pub(crate) fn report(&mut self, r: Result<(), Error>) {
         if let Err(e) = r {
             self.stats.handler_errors += 1;
             self.stats.last_error = Some(e);

@@ -79,7 +79,8 @@ pub(crate) fn open_signalfd(signals: &[Signal]) -> Result<OwnedFd, Error> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-fn last_errno() -> i32 {
+/// The calling thread's `errno`, after a failed libc call.
+pub(crate) fn last_errno() -> i32 {
     // SAFETY: __errno_location returns a valid pointer to this thread's errno (glibc and musl).
     unsafe { *libc::__errno_location() }
 }

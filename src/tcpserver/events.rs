@@ -81,13 +81,18 @@ pub(super) fn accept_ready<P: Protocol>(
             continue;
         }
         let srv = P::server(ctx);
-        if srv.nodelay {
-            let _ = rustix::net::sockopt::set_tcp_nodelay(&fd, true);
-        }
         let index = srv.free_head as usize;
         let slot = &mut srv.slots[index];
         let id = ConnId::new(index, slot.generation);
-        if let Err(e) = lp.add_handler(&fd, conn_ready::<P>, id.token(), Interest::READ) {
+        // TCP_NODELAY comes from the listener. With deferred accepting the request is already
+        // here: the connection is served below and enters the epoll set only if it must wait.
+        let eager = srv.defer_accept;
+        let registered = if eager {
+            lp.reserve_handler(&fd, conn_ready::<P>, id.token())
+        } else {
+            lp.add_handler(&fd, conn_ready::<P>, id.token(), Interest::READ)
+        };
+        if let Err(e) = registered {
             srv.stats.rejected += 1;
             fmt::warning!("tcpserver: cannot register connection: {}", e);
             continue; // `fd` drops here: the client sees the connection close.
@@ -103,7 +108,35 @@ pub(super) fn accept_ready<P: Protocol>(
         if let Err(e) = P::on_connect(ctx, lp, id) {
             fmt::warning!("tcpserver: on_connect failed: {}", e);
             TcpServer::<P>::close(ctx, lp, id);
+            continue;
         }
+        if eager {
+            let r = conn_ready::<P>(ctx, lp, id.token(), Ready::READABLE);
+            lp.report(r);
+        }
+    }
+    Ok(())
+}
+
+/// Sets `TCP_DEFER_ACCEPT` on a listener: connections reach the accept queue once the client
+/// sent data, or after `secs` of silence.
+pub(super) fn set_defer_accept(fd: &OwnedFd, secs: usize) -> Result<(), Error> {
+    use rustix::fd::AsRawFd;
+    let value = libc::c_int::try_from(secs).unwrap_or(libc::c_int::MAX);
+    let len = core::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: rustix has no TCP_DEFER_ACCEPT. `fd` is an open socket borrowed for the call;
+    // `value` is a c_int that outlives the call and `len` is its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_DEFER_ACCEPT,
+            (&raw const value).cast(),
+            len,
+        )
+    };
+    if rc != 0 {
+        return Err(Error::Io(crate::ioloop::last_errno()));
     }
     Ok(())
 }

@@ -5,7 +5,13 @@
 //! functions the server calls with the application context. The server does the rest:
 //!
 //! - accepts with `accept4` in a loop until `EAGAIN` (at most [`ACCEPT_BATCH`] per wake-up, so a
-//!   flood cannot starve established connections), non-blocking and close-on-exec;
+//!   flood cannot starve established connections), non-blocking and close-on-exec, with
+//!   `TCP_NODELAY` inherited from the listener;
+//! - with [`TcpServer::set_defer_accept`] (client-first protocols; the HTTP server turns it on),
+//!   lets the kernel hold each connection until its client has sent something, serves it right
+//!   after `accept`, and adds it to the epoll set only if it then has to wait: a request
+//!   answered with `Connection: close` costs `accept4`, `recv`, `send` and `close`, with no
+//!   wake-up of its own and no `epoll_ctl`;
 //! - when every slot is busy, switches the listener's interest off (no busy loop; the kernel
 //!   backlog holds newcomers) and back on when a slot frees;
 //! - on `EMFILE`/`ENFILE`/`ENOBUFS`/`ENOMEM` at accept — the classic trap where the listener
@@ -33,7 +39,8 @@ use crate::fmt;
 use crate::ioloop::{Error, Interest, IoLoop, Ready, TimeoutId, Token};
 use crate::iostream::BufferPool;
 
-/// Connections accepted per listener wake-up before other events get their turn.
+/// Connections accepted per listener wake-up before other events get their turn (each also
+/// served at once when accepting is deferred).
 ///
 /// Default 64. Set with `EDGELOOP_ACCEPT_BATCH`.
 pub const ACCEPT_BATCH: usize = parse_or(option_env!("EDGELOOP_ACCEPT_BATCH"), 64);
@@ -42,6 +49,13 @@ pub const ACCEPT_BATCH: usize = parse_or(option_env!("EDGELOOP_ACCEPT_BATCH"), 6
 ///
 /// Default 100 ms. Set with `EDGELOOP_ACCEPT_BACKOFF_MS`.
 pub const ACCEPT_BACKOFF_MS: usize = parse_or(option_env!("EDGELOOP_ACCEPT_BACKOFF_MS"), 100);
+
+/// How long the kernel holds a connection whose client has sent nothing yet, when
+/// [`TcpServer::set_defer_accept`] is on (`TCP_DEFER_ACCEPT`): a client that stays silent this
+/// long is handed over anyway (the kernel rounds up to its SYN-ACK retransmission schedule).
+///
+/// Default 1 s. Set with `EDGELOOP_DEFER_ACCEPT_SECS`.
+pub const DEFER_ACCEPT_SECS: usize = parse_or(option_env!("EDGELOOP_DEFER_ACCEPT_SECS"), 1);
 
 const NIL: u32 = u32::MAX;
 
@@ -148,6 +162,7 @@ pub struct TcpServer<P: Protocol> {
     park_cursor: usize,
     nodelay: bool,
     reuse_port: bool,
+    defer_accept: bool,
     stats: ServerStats,
 }
 
@@ -196,14 +211,29 @@ impl<P: Protocol> TcpServer<P> {
             park_cursor: 0,
             nodelay: true,
             reuse_port: false,
+            defer_accept: false,
             stats: ServerStats::default(),
         }
     }
 
     /// Sets `TCP_NODELAY` on accepted sockets (default on: responses are written whole, so
-    /// Nagle's algorithm only adds latency).
+    /// Nagle's algorithm only adds latency). It is set on the listener, from which Linux copies
+    /// it to every accepted socket: no system call per connection.
     pub fn set_nodelay(&mut self, on: bool) {
         self.nodelay = on;
+        if let Some(fd) = self.listener.as_ref() {
+            let _ = rustix::net::sockopt::set_tcp_nodelay(fd, on);
+        }
+    }
+
+    /// Hands connections over only once the client has sent something (`TCP_DEFER_ACCEPT`,
+    /// for [`DEFER_ACCEPT_SECS`] at most), and serves each one as soon as it is accepted,
+    /// before the next `epoll_wait`. Default off: a protocol where the server speaks first must
+    /// leave it off. For client-first protocols such as HTTP it saves a wake-up and a loop
+    /// iteration per connection, and a connection answered and finished at once (HTTP
+    /// `Connection: close`) never enters the epoll set. Takes effect at [`listen`](Self::listen).
+    pub fn set_defer_accept(&mut self, on: bool) {
+        self.defer_accept = on;
     }
 
     /// Sets `SO_REUSEPORT` on the listener (default off), for several processes on one port.
@@ -211,8 +241,9 @@ impl<P: Protocol> TcpServer<P> {
         self.reuse_port = on;
     }
 
-    /// Binds and listens on `addr` (`SO_REUSEADDR`, backlog [`LISTEN_BACKLOG`]) and registers
-    /// the listener with the loop. Port 0 picks a free port: the bound address is returned.
+    /// Binds and listens on `addr` (`SO_REUSEADDR`, backlog [`LISTEN_BACKLOG`], and
+    /// `TCP_NODELAY` and `TCP_DEFER_ACCEPT` as set) and registers the listener with the loop.
+    /// Port 0 picks a free port: the bound address is returned.
     pub fn listen(
         &mut self,
         lp: &mut IoLoop<P::Ctx>,
@@ -231,6 +262,14 @@ impl<P: Protocol> TcpServer<P> {
         rustix::net::sockopt::set_socket_reuseaddr(&fd, true)?;
         if self.reuse_port {
             rustix::net::sockopt::set_socket_reuseport(&fd, true)?;
+        }
+        // Both are optimisations: a kernel (or emulator) that refuses them costs nothing else.
+        if self.nodelay {
+            let _ = rustix::net::sockopt::set_tcp_nodelay(&fd, true);
+        }
+        if self.defer_accept && events::set_defer_accept(&fd, DEFER_ACCEPT_SECS).is_err() {
+            fmt::warning!("tcpserver: TCP_DEFER_ACCEPT refused; accepting without it");
+            self.defer_accept = false;
         }
         rustix::net::bind(&fd, &addr)?;
         let backlog = i32::try_from(LISTEN_BACKLOG).unwrap_or(i32::MAX);
