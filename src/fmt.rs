@@ -69,7 +69,7 @@ impl<const N: usize> Text<N> {
 
     /// What was written.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
+        self.buf.get(..self.len).unwrap_or_default()
     }
 
     /// Appends `s` (cut at the capacity).
@@ -78,11 +78,8 @@ impl<const N: usize> Text<N> {
     }
 
     /// Appends the bytes `s` (cut at the capacity).
-    #[inline(never)]
     pub fn bytes(&mut self, s: &[u8]) -> &mut Self {
-        let n = s.len().min(N - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&s[..n]);
-        self.len += n;
+        append(&mut self.buf, &mut self.len, s);
         self
     }
 
@@ -171,6 +168,18 @@ impl<const N: usize> Text<N> {
             }
         };
         self.bytes(b":").dec(u64::from(addr.port()))
+    }
+}
+
+/// The one copy of [`Text::bytes`] for every capacity.
+#[cfg(any(feature = "firmware", test))]
+#[inline(never)]
+fn append(buf: &mut [u8], len: &mut usize, s: &[u8]) {
+    let free = buf.get_mut(*len..).unwrap_or_default();
+    let n = s.len().min(free.len());
+    if let (Some(to), Some(from)) = (free.get_mut(..n), s.get(..n)) {
+        to.copy_from_slice(from);
+        *len += n;
     }
 }
 
