@@ -238,8 +238,9 @@ fn step<A: HttpApp>(
     c: &Ctx<'_>,
 ) -> (Step, &'static [u8]) {
     let date = &c.date[..];
-    // Chunked bodies are de-chunked in place first (that needs the buffer mutable), then the
-    // head is parsed again, immutably, for the handler.
+    // A request whose body (if any) is complete in the buffer is answered from this first
+    // parse. Bodies to de-chunk in place or to stream need the buffer mutable: the head is
+    // parsed again, immutably, for the handler once they are done.
     let mut chunked_total = None;
     let mut streamed = false;
     {
@@ -254,6 +255,27 @@ fn step<A: HttpApp>(
             Err(e) => return (fail(l, date, e.status(), b""), &[]),
         };
         let (head_len, framing, expect) = (head.len, head.framing, head.expect_continue);
+        let complete = match framing {
+            Framing::None => Some(head_len),
+            Framing::ContentLength(n) if !st.body_streaming => usize::try_from(n)
+                .ok()
+                .and_then(|n| n.checked_add(head_len))
+                .filter(|&end| end <= data_len),
+            _ => None,
+        };
+        if let Some(total) = complete {
+            if head.method == Method::Other {
+                return (fail_after(l, total, date, 501), &[]);
+            }
+            let body = &data[head_len..total];
+            let out = Out {
+                wbuf: &mut l.wbuf[..],
+                wend: &mut l.wend,
+                rstart: &mut l.rstart,
+                total,
+            };
+            return respond(app, lp, st, c, out, &head, body);
+        }
         match framing {
             Framing::None => {}
             Framing::ContentLength(n) => {
@@ -371,8 +393,43 @@ fn step<A: HttpApp>(
     if head.method == Method::Other {
         return (fail_after(l, total, date, 501), &[]);
     }
-    let req = make_request(&head, body, c);
-    let Some(mut resp) = Response::new(&mut l.wbuf[l.wend..]) else {
+    let out = Out {
+        wbuf: &mut l.wbuf[..],
+        wend: &mut l.wend,
+        rstart: &mut l.rstart,
+        total,
+    };
+    respond(app, lp, st, c, out, &head, body)
+}
+
+/// The parts of a [`Lent`] a response is written through while the request's head still
+/// borrows the read buffer.
+struct Out<'a> {
+    /// The write buffer.
+    wbuf: &'a mut [u8],
+    /// End of the pending output; the response goes after it.
+    wend: &'a mut usize,
+    /// Start of the unconsumed input; moves past the request once it is answered.
+    rstart: &'a mut usize,
+    /// The request's length in the input (head and body as received).
+    total: usize,
+}
+
+/// Runs the handler for a complete request (`head` and `body`, `out.total` bytes of the
+/// unconsumed input) and appends its response to the output.
+fn respond<A: HttpApp>(
+    app: &mut A,
+    lp: &mut IoLoop<A>,
+    st: &mut HttpConn,
+    c: &Ctx<'_>,
+    out: Out<'_>,
+    head: &Head<'_, '_>,
+    body: &[u8],
+) -> (Step, &'static [u8]) {
+    let total = out.total;
+    let date = &c.date[..];
+    let req = make_request(head, body, c);
+    let Some(mut resp) = Response::new(&mut out.wbuf[*out.wend..]) else {
         return (Step::Wait, &[]);
     };
     A::on_request(app, lp, &req, &mut resp);
@@ -388,7 +445,7 @@ fn step<A: HttpApp>(
         st.deferred_keep_alive = keep;
         st.deferred_http10 = http10;
         st.deferred_head = head_only;
-        l.rstart += total;
+        *out.rstart += total;
         return (Step::Deferred, &[]);
     }
     resp.settle_stream();
@@ -405,8 +462,8 @@ fn step<A: HttpApp>(
         head_only,
     };
     let (n, tail) = resp.finish(&f);
-    l.wend += n;
-    l.rstart += total;
+    *out.wend += n;
+    *out.rstart += total;
     if upgraded {
         st.phase = Phase::Upgraded;
         st.deadline = 0;

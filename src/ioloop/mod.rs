@@ -49,6 +49,7 @@ mod tests;
 mod time;
 mod timers;
 
+use core::mem::MaybeUninit;
 use core::time::Duration;
 
 use rustix::event::epoll;
@@ -433,21 +434,21 @@ impl<C: 'static> IoLoop<C> {
             tv_nsec: i64::from(d.subsec_nanos()),
         });
 
-        let mut events = [epoll::Event {
-            flags: epoll::EventFlags::empty(),
-            data: epoll::EventData::new_u64(0),
-        }; EVENTS_PER_WAIT];
-        let n = {
+        // Left uninitialised: the kernel fills the first `n` and only those are read. Zeroing
+        // the whole array (3 KiB at the default) cost ~3,000 instructions per iteration, more
+        // than parsing a request.
+        let mut events = [const { MaybeUninit::<epoll::Event>::uninit() }; EVENTS_PER_WAIT];
+        let ready: &[epoll::Event] = {
             let ep = self.epoll_fd()?;
             match epoll::wait(ep, &mut events[..], timeout.as_ref()) {
-                Ok(n) => n,
+                Ok((ready, _)) => ready,
                 // A signal interrupted the wait: carry on with timers and the next iteration.
-                Err(Errno::INTR) => 0,
+                Err(Errno::INTR) => &[],
                 Err(e) => return Err(e.into()),
             }
         };
 
-        for ev in events.iter().take(n) {
+        for ev in ready {
             let data = ev.data.u64();
             let flags = ev.flags;
             if let Some((handler, token)) = self.handlers.lookup(data) {
