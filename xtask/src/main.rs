@@ -45,7 +45,8 @@ commands:
         logs are kept in target/test-logs/.
         --keep-going runs every step even after one fails.
   build --board NAME [--example EX] [--features LIST]
-        release build of an example (default: echo) with boards/NAME.toml,
+        build an example (default: echo) with boards/NAME.toml and the
+        `firmware` profile (release at opt-level z, no unwind tables),
         then a report of the binary's size and .text/.data/.bss.
   size ELF
         the section-size report for any ELF file (32/64-bit, any machine).
