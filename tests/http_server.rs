@@ -196,6 +196,30 @@ fn connection_close_closes_after_the_response() {
     c.expect_closed();
 }
 
+/// A request that asks to close is answered with the FIN in the answer's last segment
+/// (`IoStream::close_finished`) — unless the client sent more behind it: then closing resets
+/// the connection, and the answer must already be on its way, not held back for the FIN.
+#[test]
+fn connection_close_answer_arrives_whole_even_with_bytes_behind_it() {
+    let srv = TestServer::start();
+    for _ in 0..10 {
+        let mut c = srv.client();
+        let mut req =
+            b"GET /_/query?first HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".to_vec();
+        // More than the server's read buffer: some stays unread in the kernel at the close.
+        req.extend(std::iter::repeat_n(b'x', 256 * 1024));
+        c.send(&req);
+        let r = c.read_response();
+        assert_eq!((r.status, r.body.as_slice()), (200, &b"first"[..]));
+        assert!(r.says_close());
+
+        let mut c = srv.client();
+        let r = c.request("GET /_/query?only HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        assert_eq!((r.status, r.body.as_slice()), (200, &b"only"[..]));
+        c.expect_closed();
+    }
+}
+
 /// The accept path: many clients at once, each on a fresh connection with `Connection: close`.
 /// Each is served as soon as it is accepted (the request came with it), or later when its head
 /// arrives in pieces, or after it stayed silent longer than the kernel defers accepting

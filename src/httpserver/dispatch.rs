@@ -34,6 +34,10 @@ enum Step {
     Next,
     /// Stop reading: the connection closes once its output drains.
     Close,
+    /// A request that asked to close (or HTTP/1.0 without keep-alive) was read whole and
+    /// answered: close once the output drains, the FIN in the answer's last segment
+    /// ([`IoStream::close_finished`](crate::iostream::IoStream::close_finished)).
+    Done,
     /// The handler deferred its response.
     Deferred,
 }
@@ -168,6 +172,10 @@ pub(crate) fn on_ready<A: HttpApp>(
             Step::Wait | Step::Deferred => return Ok(()),
             Step::Close => {
                 conn.stream.close();
+                return Ok(());
+            }
+            Step::Done => {
+                conn.stream.close_finished();
                 return Ok(());
             }
         }
@@ -490,7 +498,7 @@ fn respond<A: HttpApp>(
     if keep {
         (Step::Next, tail)
     } else {
-        (Step::Close, tail)
+        (Step::Done, tail)
     }
 }
 

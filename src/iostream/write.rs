@@ -17,6 +17,13 @@ pub(crate) struct WriteState {
     pub(crate) dead: bool,
     /// Bytes handed to the kernel over the stream's life (saturating).
     pub(crate) sent: u64,
+    /// The stream closes once its pending output is sent, and the peer is done sending
+    /// ([`IoStream::close_finished`]): every send carries `MSG_MORE`, so the kernel holds a last
+    /// partial segment until the close and the FIN leaves with the last bytes of the answer.
+    /// The close follows as soon as a flush completes, which pushes the held segment out.
+    ///
+    /// [`IoStream::close_finished`]: super::IoStream::close_finished
+    pub(crate) last: bool,
 }
 
 impl WriteState {
@@ -136,19 +143,24 @@ impl<'s> WriteHalf<'s> {
                 None => &[],
             };
             let tail = self.st.tail;
+            let flags = if self.st.last {
+                SendFlags::NOSIGNAL | SendFlags::MORE
+            } else {
+                SendFlags::NOSIGNAL
+            };
             let r = match (head.is_empty(), tail.is_empty()) {
                 (true, true) => {
                     self.st.start = 0;
                     self.st.end = 0;
                     return Ok(true);
                 }
-                (false, true) => send(self.fd, head, SendFlags::NOSIGNAL),
-                (true, false) => send(self.fd, tail, SendFlags::NOSIGNAL),
+                (false, true) => send(self.fd, head, flags),
+                (true, false) => send(self.fd, tail, flags),
                 (false, false) => sendmsg(
                     self.fd,
                     &[IoSlice::new(head), IoSlice::new(tail)],
                     &mut SendAncillaryBuffer::default(),
-                    SendFlags::NOSIGNAL,
+                    flags,
                 ),
             };
             match r {
