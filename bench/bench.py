@@ -16,7 +16,7 @@ worker, hyper, picoserve, Tornado) one at a time, each pinned to CPU 1 with the 
     server's RSS idle, while holding and after release;
   * instructions per request under callgrind (this machine has no perf counters), which is
     stable from run to run;
-  * edgeloop's idle RSS and stripped binary sizes.
+  * edgeloop's idle RSS and the stripped hello world per board (`cargo xtask build`).
 
 Every load goes to 127.0.0.1 and is bounded in time; every process started here is stopped by
 its PID. The table is printed and written to BENCHMARKS.md with the date, CPU and commands.
@@ -195,14 +195,19 @@ def http_get(port, path, keep=None):
 def wrk(port, conns, secs, extra=(), path="/"):
     cmd = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{conns}", f"-d{secs}s", "--latency",
            *extra, f"http://127.0.0.1:{port}{path}"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = sh(cmd, timeout=secs + 60)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # wrk's own CPU over the run (it is the only child that ran): where it reaches ~100%, the
+    # load generator, not the server, sets req/s.
+    wrk_cpu = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / secs * 100
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     reqs = int(re.search(r"(\d+) requests in", out).group(1))
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     p99_ms = float(p99.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
     errors = re.search(r"Socket errors: (.*)", out)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "reqs": reqs, "p99_ms": p99_ms, "cmd": " ".join(cmd),
+    return {"rps": rps, "reqs": reqs, "p99_ms": p99_ms, "cmd": " ".join(cmd), "wrk_cpu": wrk_cpu,
             "errors": (errors.group(1) if errors else "") + (f" non2xx {non2xx.group(1)}" if non2xx else "")}
 
 
@@ -392,6 +397,10 @@ def main():
             log(f"   callgrind failed: {e!r}")
 
     sizes = binary_sizes()
+    port += 1
+    static_rss = static_idle_rss(port)
+    if static_rss is not None:
+        sizes["idle RSS KiB, static musl x86_64, firmware profile"] = static_rss
     report = render(results, insns, sizes, secs, runs, args, status)
     print(report)
     with open(args.out, "w") as f:
@@ -400,22 +409,45 @@ def main():
 
 
 def binary_sizes():
+    """Stripped hello world per board, as `cargo xtask build` makes firmware images (the
+    `firmware` profile, no unwind tables)."""
     out = {}
-    for triple in ("aarch64-unknown-linux-musl", "armv7-unknown-linux-gnueabihf"):
+    for board in ("qemu-virt-aarch64", "beaglebone-black"):
         try:
-            sh(["cargo", "build", "--release", "--features", "firmware", "--example", "hello_world",
-                "--target", triple], cwd=ROOT)
+            text = sh(["cargo", "xtask", "build", "--board", board, "--example", "hello_world"], cwd=ROOT)
         except subprocess.CalledProcessError:
             continue
-        src = os.path.join(ROOT, "target", triple, "release", "examples", "hello_world")
-        dst = f"/tmp/edgeloop-hello-{triple}"
-        strip = shutil.which("llvm-strip") or shutil.which("strip")
+        m = re.search(r"^board \S+ -> target (\S+)", text, re.M)
+        b = re.search(r"^binary:\s+(\S+)", text, re.M)
+        if not (m and b):
+            continue
+        triple, src = m.group(1), b.group(1)
+        dst = f"/tmp/edgeloop-hello-{board}"
+        strip = shutil.which("llvm-strip") if triple.startswith("aarch64") else shutil.which("arm-linux-gnueabihf-strip")
+        strip = strip or shutil.which("llvm-strip") or shutil.which("strip")
         try:
             sh([strip, "-o", dst, src])
-            out[triple] = os.path.getsize(dst)
-        except (subprocess.CalledProcessError, TypeError):
+            out[f"{board} ({triple})"] = os.path.getsize(dst)
+            os.unlink(dst)
+        except (subprocess.CalledProcessError, TypeError, OSError):
             pass
     return out
+
+
+def static_idle_rss(port):
+    """Idle RSS (KiB) of the hello world as a device runs it: static musl, `firmware` profile,
+    read after its first answer."""
+    try:
+        sh(["cargo", "build", "--profile", "firmware", "--features", "firmware", "--example",
+            "hello_world", "--target", "x86_64-unknown-linux-musl"], cwd=ROOT)
+    except subprocess.CalledProcessError as e:
+        log(f"   static musl build failed (rustup target add x86_64-unknown-linux-musl?): {e}")
+        return None
+    binary = os.path.join(ROOT, "target", "x86_64-unknown-linux-musl", "firmware", "examples", "hello_world")
+    cmd = ["taskset", "-c", SERVER_CPU, binary, "--port", str(port), "--host", "127.0.0.1"]
+    with Server("edgeloop (static musl)", cmd, port) as srv:
+        http_get(port, "/")
+        return rss_kib(srv.pid)
 
 
 def build_status(target_dir):
@@ -437,13 +469,15 @@ def render(results, insns, sizes, secs, runs, args, status=None):
         "(wrk commands below; peers from `../shared/peers/peer`).",
         "",
         "Server CPU µs/request = (utime+stime of the server's processes over the run, from "
-        "`/proc/PID/stat`) ÷ requests completed. Ratios are edgeloop ÷ peer from this run "
+        "`/proc/PID/stat`) ÷ requests completed. wrk CPU % is the load generator's own CPU over "
+        "the run: near 100% the load generator, not the server, sets req/s, and server CPU per "
+        "request is the figure to compare. Ratios are edgeloop ÷ peer from this run "
         "(for req/s higher is better for edgeloop; for CPU, p99 and RSS lower is).",
         "",
         "## Keep-alive hello world, wrk -t1 -c64",
         "",
-        "| server | req/s median (min–max) | p99 ms | CPU µs/req | idle RSS KiB | edgeloop ÷ peer (req/s, CPU/req, p99) |",
-        "|---|---|---|---|---|---|",
+        "| server | req/s median (min–max) | p99 ms | CPU µs/req | wrk CPU % | idle RSS KiB | edgeloop ÷ peer (req/s, CPU/req, p99) |",
+        "|---|---|---|---|---|---|---|",
     ]
     e = results.get("edgeloop")
 
@@ -458,19 +492,24 @@ def render(results, insns, sizes, secs, runs, args, status=None):
                      f"{fmt_ratio(med(e, 'cpu_us'), med(r, 'cpu_us'))}, "
                      f"{fmt_ratio(med(e, 'p99_ms'), med(r, 'p99_ms'))}")
         lines.append(f"| {name} | {statistics.median(rps):.0f} ({min(rps):.0f}–{max(rps):.0f}) | "
-                     f"{med(r, 'p99_ms'):.2f} | {med(r, 'cpu_us'):.2f} | {r['idle_rss']} | {ratio} |")
+                     f"{med(r, 'p99_ms'):.2f} | {med(r, 'cpu_us'):.2f} | {med(r, 'wrk_cpu'):.0f} | "
+                     f"{r['idle_rss']} | {ratio} |")
     for title, key in (("wrk -t1 -c1000", "c1000"), ("Pipelined, 16 requests per write (pipeline.lua), -c64", "pipe"),
                        ("Connection: close (accept path), -c64", "close")):
         lines += ["", f"## {title}", "",
-                  "| server | req/s | p99 ms | CPU µs/req | errors | edgeloop ÷ peer (req/s, CPU/req) |",
-                  "|---|---|---|---|---|---|"]
+                  "| server | req/s | p99 ms | CPU µs/req | wrk CPU % | errors | edgeloop ÷ peer (req/s, CPU/req) |",
+                  "|---|---|---|---|---|---|---|"]
         for name, r in results.items():
             x = r[key]
             ratio = ""
             if e and name != "edgeloop":
                 ratio = f"{fmt_ratio(e[key]['rps'], x['rps'])}, {fmt_ratio(e[key]['cpu_us'], x['cpu_us'])}"
-            lines.append(f"| {name} | {x['rps']:.0f} | {x['p99_ms']:.2f} | {x['cpu_us']:.2f} | "
-                         f"{x['errors'].strip() or '0'} | {ratio} |")
+            label = name
+            if key == "close" and name == "floor":
+                # floor.c answers every read and never closes: wrk keeps its connections.
+                label = "floor (ignores `Connection: close`: keep-alive, not comparable)"
+            lines.append(f"| {label} | {x['rps']:.0f} | {x['p99_ms']:.2f} | {x['cpu_us']:.2f} | "
+                         f"{x['wrk_cpu']:.0f} | {x['errors'].strip() or '0'} | {ratio} |")
     c10 = {n: r["c10k"] for n, r in results.items() if "c10k" in r}
     if c10:
         lines += ["", "## C10K hold: 10,000 keep-alive connections, answered, held, answered again", "",
@@ -501,9 +540,13 @@ def render(results, insns, sizes, secs, runs, args, status=None):
         if "floor" in insns:
             lines.append(f"\nedgeloop ÷ floor: {insns['edgeloop'] / insns['floor']:.2f}")
     if sizes:
-        lines += ["", "## Stripped static hello world", "", "| target | bytes |", "|---|---|"]
+        lines += ["", "## Stripped static hello world (`cargo xtask build --board B --example hello_world`)", "",
+                  "| board (target) | bytes |", "|---|---|"]
         for t, n in sizes.items():
-            lines.append(f"| {t} | {n} ({n / 1024:.1f} KiB) |")
+            if t.startswith("idle RSS"):
+                lines.append(f"\nHello world {t}: **{n}**.")
+            else:
+                lines.append(f"| {t} | {n} ({n / 1024:.1f} KiB) |")
     lines += ["", "## Commands", "", "```"]
     if e:
         for key in ("c1000", "pipe", "close"):
