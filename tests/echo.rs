@@ -11,7 +11,6 @@
 //! Every child is owned by a [`Server`] guard (SIGTERM on drop, then kill after a timeout) and
 //! every socket operation and test has a deadline.
 
-use std::ffi::OsString;
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
@@ -19,67 +18,26 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, mpsc};
+use std::sync::{Arc, OnceLock, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
+
+#[path = "common/firmware.rs"]
+mod firmware;
+use firmware::{emulated, raise_nofile, secs, serial};
 
 // ---------------------------------------------------------------------------------------------
 // Environment: QEMU scaling, serialisation, descriptor limit.
 // ---------------------------------------------------------------------------------------------
-
-/// The emulator (and its arguments) to start the child with, from `EDGELOOP_TEST_RUNNER`.
-fn runner() -> Vec<String> {
-    std::env::var("EDGELOOP_TEST_RUNNER")
-        .map(|r| r.split_whitespace().map(str::to_owned).collect())
-        .unwrap_or_default()
-}
-
-fn emulated() -> bool {
-    !runner().is_empty()
-}
 
 /// `native` natively, `emulated` under the runner.
 fn scaled(native: usize, emulated_count: usize) -> usize {
     if emulated() { emulated_count } else { native }
 }
 
-/// A timeout, stretched under emulation.
-fn secs(native: f64) -> Duration {
-    let factor = if emulated() { 10.0 } else { 1.0 };
-    Duration::from_secs_f64(native * factor)
-}
-
 /// A short wait that needs only a little stretching under emulation (polling intervals).
 fn short(native_ms: u64) -> Duration {
     Duration::from_millis(if emulated() { native_ms * 3 } else { native_ms })
-}
-
-/// Tests that generate heavy load or measure the server's CPU time run one at a time, so they
-/// neither starve each other's deadlines nor disturb each other's figures.
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Raises the soft descriptor limit of the test process to at least `want` (up to the hard
-/// limit). Children inherit it.
-fn raise_nofile(want: u64) {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `getrlimit` writes one `rlimit` into the valid, exclusively borrowed `lim`.
-    let r = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    assert_eq!(r, 0, "getrlimit: {}", io::Error::last_os_error());
-    // `rlim_t` is 32 bits on armv7-gnueabihf, 64 elsewhere.
-    let want = libc::rlim_t::try_from(want).unwrap_or(libc::rlim_t::MAX);
-    if lim.rlim_cur >= want {
-        return;
-    }
-    lim.rlim_cur = want.min(lim.rlim_max);
-    // SAFETY: `setrlimit` only reads the valid `lim`.
-    let r = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
-    assert_eq!(r, 0, "setrlimit: {}", io::Error::last_os_error());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -99,51 +57,12 @@ const BUILD_HINT: &str = "build it first with `cargo build --features firmware -
      --target and profile): `cargo test` does not build examples that need the `firmware` feature";
 
 fn find_echo() -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .ok_or("the test binary is not in target/<profile>/deps")?;
-    let path = dir.join("examples").join("echo");
-    let built = std::fs::metadata(&path)
-        .and_then(|m| m.modified())
-        .map_err(|e| format!("{}: {e}; {BUILD_HINT}", path.display()))?;
-    // Cargo's dep-info lists the sources the binary was built from: `target: src1 src2 …`,
-    // with spaces inside paths escaped as `\ `.
-    let dep_info = std::fs::read_to_string(path.with_extension("d")).unwrap_or_default();
-    let deps = dep_info
-        .lines()
-        .next()
-        .and_then(|l| l.split_once(": "))
-        .map_or(String::new(), |(_, d)| d.replace("\\ ", "\u{0}"));
-    let stale: Vec<String> = deps
-        .split_whitespace()
-        .map(|d| d.replace('\u{0}', " "))
-        .filter(|d| {
-            std::fs::metadata(d)
-                .and_then(|m| m.modified())
-                .is_ok_and(|m| m > built)
-        })
-        .collect();
-    if stale.is_empty() {
-        Ok(path)
-    } else {
-        Err(format!(
-            "{} is older than {stale:?}; {BUILD_HINT}",
-            path.display()
-        ))
-    }
+    firmware::example("echo", BUILD_HINT)
 }
 
 /// `prefix… [RUNNER…] echo args…`
 fn echo_command(prefix: &[&str], args: &[&str]) -> Command {
-    let mut words: Vec<OsString> = prefix.iter().map(OsString::from).collect();
-    words.extend(runner().into_iter().map(OsString::from));
-    words.push(echo_path().into_os_string());
-    words.extend(args.iter().map(OsString::from));
-    let mut cmd = Command::new(&words[0]);
-    cmd.args(&words[1..]);
-    cmd
+    firmware::command(prefix, &echo_path(), args)
 }
 
 /// A running echo server. Dropping it sends SIGTERM, waits, then kills.

@@ -26,15 +26,15 @@
 //! The figures are printed; see them with `--nocapture`.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
+
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::PathBuf;
+use std::process::{Child, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, mpsc};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -43,54 +43,17 @@ use edgeloop::ioloop::{IoLoop, Remote, Token};
 use edgeloop::iostream::BufferPool;
 use edgeloop::tcpserver::{ConnId, Slot, TcpServer};
 
+#[path = "common/firmware.rs"]
+mod firmware;
+use firmware::{emulated, raise_nofile, secs, serial};
+
 // ---------------------------------------------------------------------------------------------
 // Environment.
 // ---------------------------------------------------------------------------------------------
 
-fn runner() -> Vec<String> {
-    std::env::var("EDGELOOP_TEST_RUNNER")
-        .map(|r| r.split_whitespace().map(str::to_owned).collect())
-        .unwrap_or_default()
-}
-
-fn emulated() -> bool {
-    !runner().is_empty()
-}
-
 /// `n`, divided by 10 under emulation.
 fn scaled(n: u64) -> u64 {
     if emulated() { (n / 10).max(1) } else { n }
-}
-
-/// `native` seconds, ten times that under emulation.
-fn secs(native: f64) -> Duration {
-    Duration::from_secs_f64(if emulated() { native * 10.0 } else { native })
-}
-
-/// Every test of this binary runs alone: they measure RSS, load the machine and count signals.
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Raises the soft descriptor limit to at least `want` (up to the hard limit).
-// `rlim_t` is `u64` on 64-bit targets but `u32` on 32-bit ARM: the conversions are needed there.
-#[allow(clippy::useless_conversion)]
-fn raise_nofile(want: u64) {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `getrlimit` writes one `rlimit` into the valid, exclusively borrowed `lim`.
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
-    let cur = u64::try_from(lim.rlim_cur).unwrap_or(u64::MAX);
-    if cur >= want {
-        return;
-    }
-    let max = u64::try_from(lim.rlim_max).unwrap_or(u64::MAX);
-    lim.rlim_cur = libc::rlim_t::try_from(want.min(max)).unwrap_or(lim.rlim_max);
-    // SAFETY: `setrlimit` only reads the valid `lim`.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
 }
 
 /// `VmRSS` and `RssAnon` of process `pid` (this process when `None`), in KiB.
@@ -140,21 +103,15 @@ fn reset(s: TcpStream) {
 // The hello_world process.
 // ---------------------------------------------------------------------------------------------
 
-/// `target/<profile>/examples/hello_world`, next to the test binary's `deps/` directory.
+/// `target/<profile>/examples/hello_world` next to the test executable, not older than its
+/// sources.
 fn hello_world_path() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary lives in target/<profile>/deps");
-    let path = dir.join("examples").join("hello_world");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --features firmware --examples` first (same --target, \
-         profile and CARGO_TARGET_DIR as the tests)",
-        path.display()
-    );
-    path
+    firmware::example(
+        "hello_world",
+        "run `cargo build --features firmware --examples` first (same --target, profile and \
+         CARGO_TARGET_DIR as the tests)",
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A running `hello_world --port 0 --host 127.0.0.1`; dropping it sends SIGTERM, then kills.
@@ -165,13 +122,8 @@ struct HelloWorld {
 
 impl HelloWorld {
     fn start() -> HelloWorld {
-        let mut words: Vec<OsString> = runner().into_iter().map(OsString::from).collect();
-        words.push(hello_world_path().into_os_string());
-        for a in ["--port", "0", "--host", "127.0.0.1"] {
-            words.push(a.into());
-        }
-        let mut child = Command::new(&words[0])
-            .args(&words[1..])
+        let bin = hello_world_path();
+        let mut child = firmware::command(&[], &bin, &["--port", "0", "--host", "127.0.0.1"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -24,6 +24,11 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+// The binary lookup edgeloop's own integration tests share (the stale-build check).
+#[path = "../../tests/common/firmware.rs"]
+mod edgeloop_firmware;
+use edgeloop_firmware::runner;
+
 /// The lines `defmt_hello alpha beta` logs, in order: level and decoded message. The `debug!`
 /// line is compiled out (`DEFMT_LOG=info`) and the line logged from inside `Nosy`'s `Format`
 /// implementation is dropped by the logger (and counted).
@@ -53,13 +58,6 @@ fn expected() -> Vec<(&'static str, String)> {
 const BUILD_HINT: &str = "build it with `cargo build --features firmware,defmt --example \
      defmt_hello` (same --target and profile as this test)";
 
-/// The emulator (and its arguments) to start the child with, from `EDGELOOP_TEST_RUNNER`.
-fn runner() -> Vec<String> {
-    std::env::var("EDGELOOP_TEST_RUNNER")
-        .map(|r| r.split_whitespace().map(str::to_owned).collect())
-        .unwrap_or_default()
-}
-
 /// The firmware ELF: `Ok(None)` when it has not been built (the test is skipped), `Err` when it
 /// is older than one of its sources.
 fn firmware() -> Result<Option<PathBuf>, String> {
@@ -74,38 +72,14 @@ fn firmware() -> Result<Option<PathBuf>, String> {
             dir.join("examples").join("defmt_hello")
         }
     };
-    let Ok(built) = std::fs::metadata(&path).and_then(|m| m.modified()) else {
+    if !path.exists() {
         note(&format!(
             "skipped: {} not found; {BUILD_HINT}",
             path.display()
         ));
         return Ok(None);
-    };
-    // Cargo's dep-info lists the sources the binary was built from: `target: src1 src2 …`, with
-    // spaces inside paths escaped as `\ `.
-    let dep_info = std::fs::read_to_string(path.with_extension("d")).unwrap_or_default();
-    let deps = dep_info
-        .lines()
-        .next()
-        .and_then(|l| l.split_once(": "))
-        .map_or(String::new(), |(_, d)| d.replace("\\ ", "\u{0}"));
-    let stale: Vec<String> = deps
-        .split_whitespace()
-        .map(|d| d.replace('\u{0}', " "))
-        .filter(|d| {
-            std::fs::metadata(d)
-                .and_then(|m| m.modified())
-                .is_ok_and(|m| m > built)
-        })
-        .collect();
-    if stale.is_empty() {
-        Ok(Some(path))
-    } else {
-        Err(format!(
-            "{} is older than {stale:?}; {BUILD_HINT}",
-            path.display()
-        ))
     }
+    edgeloop_firmware::fresh(&path, BUILD_HINT).map(Some)
 }
 
 /// `CLOCK_MONOTONIC` in microseconds: the clock the firmware stamps its frames with.

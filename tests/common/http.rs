@@ -12,14 +12,12 @@
 
 #![allow(dead_code)]
 
-use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::{Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -33,52 +31,11 @@ use edgeloop::tcpserver::{ConnId, Slot, TcpServer};
 // Environment.
 // ---------------------------------------------------------------------------------------------
 
-/// The emulator (and its arguments) from `EDGELOOP_TEST_RUNNER`, empty when running natively.
-pub fn runner() -> Vec<String> {
-    std::env::var("EDGELOOP_TEST_RUNNER")
-        .map(|r| r.split_whitespace().map(str::to_owned).collect())
-        .unwrap_or_default()
-}
-
-/// Whether the tests run under QEMU user emulation.
-pub fn emulated() -> bool {
-    !runner().is_empty()
-}
-
-/// A time bound: `native` seconds, stretched tenfold under emulation.
-pub fn secs(native: f64) -> Duration {
-    let factor = if emulated() { 10.0 } else { 1.0 };
-    Duration::from_secs_f64(native * factor)
-}
-
-/// Serialises the load-heavy or timing-sensitive tests of one test binary.
-pub fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Raises the soft descriptor limit of the test process to at least `want` (up to the hard
-/// limit).
-// `rlim_t` is `u64` on 64-bit targets but `u32` on 32-bit ARM: the conversions are needed there.
-#[allow(clippy::useless_conversion)]
-pub fn raise_nofile(want: u64) {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `getrlimit` writes one `rlimit` into the valid, exclusively borrowed `lim`.
-    let r = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    assert_eq!(r, 0, "getrlimit: {}", io::Error::last_os_error());
-    let cur = u64::try_from(lim.rlim_cur).unwrap_or(u64::MAX);
-    if cur >= want {
-        return;
-    }
-    let max = u64::try_from(lim.rlim_max).unwrap_or(u64::MAX);
-    lim.rlim_cur = libc::rlim_t::try_from(want.min(max)).unwrap_or(lim.rlim_max);
-    // SAFETY: `setrlimit` only reads the valid `lim`.
-    let r = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
-    assert_eq!(r, 0, "setrlimit: {}", io::Error::last_os_error());
-}
+#[path = "firmware.rs"]
+mod firmware;
+// Each including test uses its own subset.
+#[allow(unused_imports)]
+pub use firmware::{emulated, raise_nofile, runner, secs, serial};
 
 /// Whether `prog` can be run (found on `PATH`).
 pub fn have_program(prog: &str) -> bool {
@@ -99,47 +56,10 @@ const BUILD_HINT: &str = "run `cargo build --features firmware --examples` first
                           --target, profile and CARGO_TARGET_DIR as the tests); plain `cargo \
                           test` does not build the firmware examples";
 
-/// `target/<profile>/examples/hello_world`, found from the test executable
-/// (`target/<profile>/deps/http_server-…`).
+/// `target/<profile>/examples/hello_world` next to the test executable, not older than its
+/// sources.
 pub fn hello_world_path() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary lives in target/<profile>/deps");
-    let path = dir.join("examples").join("hello_world");
-    assert!(path.exists(), "{} is missing: {BUILD_HINT}", path.display());
-    assert_fresh(&path);
-    path
-}
-
-/// Refuses to test a binary older than one of the sources its dep-info
-/// (`examples/hello_world.d`) lists.
-fn assert_fresh(bin: &Path) {
-    let Ok(built) = std::fs::metadata(bin).and_then(|m| m.modified()) else {
-        return;
-    };
-    let Ok(dep_info) = std::fs::read_to_string(bin.with_extension("d")) else {
-        return;
-    };
-    let Some((_, deps)) = dep_info.lines().next().and_then(|l| l.split_once(": ")) else {
-        return;
-    };
-    let deps = deps.replace("\\ ", "\u{0}");
-    let stale: Vec<String> = deps
-        .split_whitespace()
-        .map(|d| d.replace('\u{0}', " "))
-        .filter(|d| {
-            std::fs::metadata(d)
-                .and_then(|m| m.modified())
-                .is_ok_and(|m| m > built)
-        })
-        .collect();
-    assert!(
-        stale.is_empty(),
-        "{} is older than {stale:?}: {BUILD_HINT}",
-        bin.display()
-    );
+    firmware::example("hello_world", BUILD_HINT).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A running `hello_world --port 0 --host 127.0.0.1`. Dropping it sends SIGTERM, waits, then
@@ -153,14 +73,9 @@ pub struct HelloWorld {
 impl HelloWorld {
     /// Starts the binary and waits for its `listening on 127.0.0.1:PORT` line.
     pub fn start() -> HelloWorld {
-        let mut words: Vec<OsString> = runner().into_iter().map(OsString::from).collect();
-        words.push(hello_world_path().into_os_string());
-        for a in ["--port", "0", "--host", "127.0.0.1"] {
-            words.push(a.into());
-        }
-        let mut cmd = Command::new(&words[0]);
-        cmd.args(&words[1..])
-            .stdin(Stdio::null())
+        let bin = hello_world_path();
+        let mut cmd = firmware::command(&[], &bin, &["--port", "0", "--host", "127.0.0.1"]);
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("spawn hello_world");

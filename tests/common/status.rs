@@ -16,13 +16,13 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
+
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -30,29 +30,11 @@ use std::time::{Duration, Instant};
 // Environment.
 // ---------------------------------------------------------------------------------------------
 
-/// The emulator (and its arguments) from `EDGELOOP_TEST_RUNNER`, empty when running natively.
-pub fn runner() -> Vec<String> {
-    std::env::var("EDGELOOP_TEST_RUNNER")
-        .map(|r| r.split_whitespace().map(str::to_owned).collect())
-        .unwrap_or_default()
-}
-
-/// Whether the firmware runs under QEMU user emulation.
-pub fn emulated() -> bool {
-    !runner().is_empty()
-}
-
-/// A time bound: `native` seconds, stretched tenfold under emulation.
-pub fn secs(native: f64) -> Duration {
-    let factor = if emulated() { 10.0 } else { 1.0 };
-    Duration::from_secs_f64(native * factor)
-}
-
-/// Tests that load the machine or measure time run one at a time.
-pub fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
+#[path = "firmware.rs"]
+mod firmware;
+// Each including test uses its own subset.
+#[allow(unused_imports)]
+pub use firmware::{emulated, runner, secs, serial};
 
 /// Whether the test process runs as root (may `apt-get install`).
 pub fn is_root() -> bool {
@@ -98,55 +80,15 @@ pub fn status_bin() -> PathBuf {
 }
 
 fn find_status_bin() -> Result<PathBuf, String> {
-    let path = match std::env::var_os("EDGELOOP_STATUS_BIN") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => {
-            let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-            exe.parent()
-                .and_then(|deps| deps.parent())
-                .ok_or("the test binary is not in target/<profile>/deps")?
-                .join("examples")
-                .join("status")
-        }
-    };
-    let built = std::fs::metadata(&path)
-        .and_then(|m| m.modified())
-        .map_err(|e| format!("status firmware {}: {e}; {BUILD_HINT}", path.display()))?;
-    // Cargo's dep-info (`status.d`) lists the sources the binary was built from:
-    // `target: src1 src2 …`, spaces inside paths escaped as `\ `.
-    let dep_info = std::fs::read_to_string(path.with_extension("d")).unwrap_or_default();
-    let deps = dep_info
-        .lines()
-        .next()
-        .and_then(|l| l.split_once(": "))
-        .map_or(String::new(), |(_, d)| d.replace("\\ ", "\u{0}"));
-    let stale: Vec<String> = deps
-        .split_whitespace()
-        .map(|d| d.replace('\u{0}', " "))
-        .filter(|d| {
-            std::fs::metadata(d)
-                .and_then(|m| m.modified())
-                .is_ok_and(|m| m > built)
-        })
-        .collect();
-    if stale.is_empty() {
-        Ok(path)
-    } else {
-        Err(format!(
-            "status firmware {} is older than {stale:?}; {BUILD_HINT}",
-            path.display()
-        ))
+    match std::env::var_os("EDGELOOP_STATUS_BIN") {
+        Some(p) if !p.is_empty() => firmware::fresh(&PathBuf::from(p), BUILD_HINT),
+        _ => firmware::example("status", BUILD_HINT),
     }
 }
 
 /// `[RUNNER…] status args…`
 pub fn status_command(args: &[&str]) -> Command {
-    let mut words: Vec<OsString> = runner().into_iter().map(OsString::from).collect();
-    words.push(status_bin().into_os_string());
-    words.extend(args.iter().map(OsString::from));
-    let mut cmd = Command::new(&words[0]);
-    cmd.args(&words[1..]);
-    cmd
+    firmware::command(&[], &status_bin(), args)
 }
 
 /// What a firmware run that ended by itself printed.

@@ -1,0 +1,115 @@
+//! What every integration test that starts a firmware example as a child process shares:
+//! the emulator from `EDGELOOP_TEST_RUNNER` (QEMU user emulation), time bounds stretched under
+//! it, a lock for tests that must run alone, the descriptor limit, and the example binary next
+//! to the test executable, refused when it is older than its sources.
+//!
+//! Included with `#[path = "common/firmware.rs"] mod firmware;` (or `#[path = "firmware.rs"]`
+//! from another file of `tests/common/`).
+
+#![allow(dead_code)]
+
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+/// The emulator (and its arguments) from `EDGELOOP_TEST_RUNNER`, empty when running natively.
+pub fn runner() -> Vec<String> {
+    std::env::var("EDGELOOP_TEST_RUNNER")
+        .map(|r| r.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// Whether the tests run under QEMU user emulation.
+pub fn emulated() -> bool {
+    !runner().is_empty()
+}
+
+/// A time bound: `native` seconds, stretched tenfold under emulation.
+pub fn secs(native: f64) -> Duration {
+    let factor = if emulated() { 10.0 } else { 1.0 };
+    Duration::from_secs_f64(native * factor)
+}
+
+/// Serialises the load-heavy or timing-sensitive tests of one test binary, so they neither
+/// starve each other's deadlines nor disturb each other's figures.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Raises the soft descriptor limit of the test process to at least `want` (up to the hard
+/// limit). Children inherit it.
+pub fn raise_nofile(want: u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `getrlimit` writes one `rlimit` into the valid, exclusively borrowed `lim`.
+    let r = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    assert_eq!(r, 0, "getrlimit: {}", io::Error::last_os_error());
+    // `rlim_t` is 32 bits on armv7-gnueabihf, 64 elsewhere.
+    let want = libc::rlim_t::try_from(want).unwrap_or(libc::rlim_t::MAX);
+    if lim.rlim_cur >= want {
+        return;
+    }
+    lim.rlim_cur = want.min(lim.rlim_max);
+    // SAFETY: `setrlimit` only reads the valid `lim`.
+    let r = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+    assert_eq!(r, 0, "setrlimit: {}", io::Error::last_os_error());
+}
+
+/// `target/<profile>/examples/<name>`, found from the test executable
+/// (`target/<profile>/deps/<test>-…`): `Err` (with `hint` on how to build it) when it is
+/// missing or older than one of its sources.
+pub fn example(name: &str, hint: &str) -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("the test binary is not in target/<profile>/deps")?;
+    fresh(&dir.join("examples").join(name), hint)
+}
+
+/// `bin` if it exists and is not older than the sources its cargo dep-info (`<bin>.d`) lists;
+/// otherwise `Err` naming what is wrong, with `hint`.
+pub fn fresh(bin: &Path, hint: &str) -> Result<PathBuf, String> {
+    let built = std::fs::metadata(bin)
+        .and_then(|m| m.modified())
+        .map_err(|e| format!("{}: {e}; {hint}", bin.display()))?;
+    // Cargo's dep-info lists the sources the binary was built from: `target: src1 src2 …`,
+    // with spaces inside paths escaped as `\ `.
+    let dep_info = std::fs::read_to_string(bin.with_extension("d")).unwrap_or_default();
+    let deps = dep_info
+        .lines()
+        .next()
+        .and_then(|l| l.split_once(": "))
+        .map_or(String::new(), |(_, d)| d.replace("\\ ", "\u{0}"));
+    let stale: Vec<String> = deps
+        .split_whitespace()
+        .map(|d| d.replace('\u{0}', " "))
+        .filter(|d| {
+            std::fs::metadata(d)
+                .and_then(|m| m.modified())
+                .is_ok_and(|m| m > built)
+        })
+        .collect();
+    if stale.is_empty() {
+        Ok(bin.to_path_buf())
+    } else {
+        Err(format!("{} is older than {stale:?}; {hint}", bin.display()))
+    }
+}
+
+/// `prefix… [RUNNER…] bin args…`: the binary started through the emulator when there is one.
+pub fn command(prefix: &[&str], bin: &Path, args: &[&str]) -> Command {
+    let mut words: Vec<OsString> = prefix.iter().map(OsString::from).collect();
+    words.extend(runner().into_iter().map(OsString::from));
+    words.push(bin.as_os_str().to_owned());
+    words.extend(args.iter().map(OsString::from));
+    let mut cmd = Command::new(&words[0]);
+    cmd.args(&words[1..]);
+    cmd
+}
