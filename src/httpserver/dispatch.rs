@@ -17,7 +17,7 @@ use crate::iostream::Lent;
 use crate::tcpserver::ConnId;
 
 use super::conn::{HttpConn, Phase};
-use super::request::{Request, forwarded_ip};
+use super::request::{Request, XHeaders};
 use super::response::{Finish, MAX_RESPONSE_HEAD, Response, simple};
 use super::{HttpApp, secs};
 
@@ -48,7 +48,7 @@ struct Ctx<'a> {
     date: &'a [u8; IMF_FIXDATE_LEN],
     eof: bool,
     peer: Option<SocketAddr>,
-    xheaders: bool,
+    xheaders: Option<XHeaders>,
     clock: u32,
 }
 
@@ -508,12 +508,11 @@ fn make_request<'r>(head: &Head<'r, 'r>, body: &'r [u8], c: &Ctx<'_>) -> Request
         Some((p, q)) => (p, q),
         None => (head.path, ""),
     };
-    let remote = if c.xheaders {
-        forwarded_ip(head.headers)
+    let remote = match c.xheaders {
+        Some(forwarded_ip) => forwarded_ip(head.headers)
             .map(|ip| SocketAddr::new(ip, c.peer.map_or(0, |p| p.port())))
-            .or(c.peer)
-    } else {
-        c.peer
+            .or(c.peer),
+        None => c.peer,
     };
     Request {
         method: head.method,

@@ -78,6 +78,7 @@ use crate::http::IMF_FIXDATE_LEN;
 use crate::ioloop::{Error, Instant, IoLoop, Ready, TimeoutId};
 use crate::iostream::{BufferPool, StreamError};
 use crate::tcpserver::{ConnId, Protocol, ServerStats, Slot, TcpServer};
+use request::XHeaders;
 
 /// The application an [`HttpServer`] serves (Tornado's request callback / `Application`).
 pub trait HttpApp: Sized + 'static {
@@ -142,7 +143,10 @@ pub struct HttpServer<A: HttpApp> {
     clock: u32,
     epoch: Instant,
     sweep: Option<TimeoutId>,
-    xheaders: bool,
+    /// The `xheaders` address reader when enabled: a function pointer, so that a firmware that
+    /// never calls [`HttpServer::set_xheaders`] does not link the header and IP address parsers
+    /// (1.3 KB of an aarch64 hello world).
+    xheaders: Option<XHeaders>,
     stats: HttpStats,
 }
 
@@ -193,7 +197,7 @@ impl<A: HttpApp> HttpServer<A> {
             clock: 1,
             epoch: Instant::now(),
             sweep: None,
-            xheaders: false,
+            xheaders: None,
             stats: HttpStats::default(),
         };
         s.tick();
@@ -222,7 +226,11 @@ impl<A: HttpApp> HttpServer<A> {
     /// Trusts `X-Real-Ip` / `X-Forwarded-For` for [`Request::remote`] (Tornado's `xheaders`):
     /// only behind a reverse proxy that sets them.
     pub fn set_xheaders(&mut self, on: bool) {
-        self.xheaders = on;
+        self.xheaders = if on {
+            Some(request::forwarded_ip)
+        } else {
+            None
+        };
     }
 
     /// The HTTP counters.

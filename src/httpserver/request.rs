@@ -53,6 +53,10 @@ impl<'r> Request<'r> {
 
 /// The client address named by `X-Real-Ip`, else by the last element of `X-Forwarded-For`
 /// (the one the nearest proxy added), as Tornado's `xheaders` does. Invalid values are ignored.
+/// Reads the client address from proxy headers: [`forwarded_ip`], stored by
+/// `HttpServer::set_xheaders`.
+pub(crate) type XHeaders = fn(&[Header<'_>]) -> Option<core::net::IpAddr>;
+
 pub(crate) fn forwarded_ip(headers: &[Header<'_>]) -> Option<core::net::IpAddr> {
     let get = |n: &str| {
         headers
