@@ -6,11 +6,12 @@
 //! The binary's path is taken from cargo's JSON artifact messages, so it is right whatever the
 //! target directory; diagnostics are still rendered normally on stderr.
 
+use crate::cargo_json;
 use crate::install;
 use crate::process::{self, cargo};
 use crate::size;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The example built when `--example` is not given (the status firmware will replace it).
 pub const DEFAULT_EXAMPLE: &str = "echo";
@@ -59,7 +60,7 @@ pub fn run(root: &Path, opts: &Options) -> Result<(), String> {
             opts.example, opts.board
         )
     })?;
-    let binary = executable(&json, &opts.example).ok_or_else(|| {
+    let binary = cargo_json::executable(&json, &opts.example).ok_or_else(|| {
         format!(
             "cargo reported no executable for example `{}`",
             opts.example
@@ -136,43 +137,9 @@ pub fn build_target(toml: &str) -> Option<String> {
     None
 }
 
-/// The `executable` of the last compiler-artifact message whose file name is `name`.
-fn executable(json: &str, name: &str) -> Option<PathBuf> {
-    json.lines()
-        .filter(|l| l.contains("\"reason\":\"compiler-artifact\""))
-        .filter_map(|l| json_string(l, "executable"))
-        .map(PathBuf::from)
-        .rfind(|p| p.file_name().is_some_and(|f| f == name))
-}
-
-/// The string value of `"key":"..."` in one line of JSON (`None` for `null` or absent).
-fn json_string(line: &str, key: &str) -> Option<String> {
-    let pattern = format!("\"{key}\":\"");
-    let start = line.find(&pattern)? + pattern.len();
-    let mut out = String::new();
-    let mut chars = line[start..].chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => return Some(out),
-            '\\' => match chars.next()? {
-                'n' => out.push('\n'),
-                't' => out.push('\t'),
-                'u' => {
-                    let hex: String = chars.by_ref().take(4).collect();
-                    out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
-                }
-                other => out.push(other), // \" \\ \/
-            },
-            c => out.push(c),
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{build_target, executable, json_string};
-    use std::path::PathBuf;
+    use super::build_target;
 
     #[test]
     fn reads_board_target() {
@@ -183,25 +150,5 @@ mod tests {
             Some("aarch64-unknown-linux-musl")
         );
         assert_eq!(build_target("[env]\ntarget = \"x\"\n"), None);
-    }
-
-    #[test]
-    fn finds_executable_in_cargo_json() {
-        let json = concat!(
-            r#"{"reason":"compiler-artifact","target":{"name":"edgeloop"},"executable":null}"#,
-            "\n",
-            r#"{"reason":"compiler-artifact","executable":"/t/a b/release/examples/echo","fresh":true}"#,
-            "\n",
-            r#"{"reason":"build-finished","success":true}"#,
-        );
-        assert_eq!(
-            executable(json, "echo"),
-            Some(PathBuf::from("/t/a b/release/examples/echo"))
-        );
-        assert_eq!(executable(json, "status"), None);
-        assert_eq!(
-            json_string(r#"{"k":"a\"b\\c\u0041"}"#, "k").as_deref(),
-            Some("a\"b\\cA")
-        );
     }
 }

@@ -14,6 +14,7 @@
 //! Plain std Rust, no external crates, so it builds on a fresh machine before anything else.
 
 mod build;
+mod cargo_json;
 mod elf;
 mod fuzz;
 mod initramfs;

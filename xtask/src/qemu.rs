@@ -206,7 +206,7 @@ fn build_firmware(root: &Path, board: &str, example: &str) -> Result<PathBuf, St
     println!("$ {}", process::describe(&cmd));
     let json = process::output(&mut cmd)
         .map_err(|e| format!("build of `{example}` for `{board}` failed: {e}"))?;
-    executable(&json, example)
+    crate::cargo_json::executable(&json, example)
         .ok_or_else(|| format!("cargo reported no executable for example `{example}`"))
 }
 
@@ -260,19 +260,6 @@ pub fn required_features(manifest: &str, example: &str) -> Vec<String> {
 /// Whether the text so far ends inside an unclosed `[` array (a multi-line value).
 fn in_array(table: Option<&str>) -> bool {
     table.is_some_and(|t| t.matches('[').count() > t.matches(']').count())
-}
-
-/// The `"executable"` of the compiler-artifact whose file name is `name`, from cargo's JSON
-/// messages (paths here contain no quotes or escapes).
-pub fn executable(json: &str, name: &str) -> Option<PathBuf> {
-    json.lines()
-        .filter(|l| l.contains("\"reason\":\"compiler-artifact\""))
-        .filter_map(|l| {
-            let start = l.find("\"executable\":\"")? + "\"executable\":\"".len();
-            let len = l[start..].find('"')?;
-            Some(PathBuf::from(&l[start..start + len]))
-        })
-        .rfind(|p| p.file_name().is_some_and(|f| f == name))
 }
 
 /// Where the serial console goes.
@@ -397,23 +384,6 @@ lto = true
         assert_eq!(required_features(toml, "echo"), ["firmware"]);
         assert_eq!(required_features(toml, "status"), ["firmware", "status"]);
         assert!(required_features(toml, "nope").is_empty());
-    }
-
-    #[test]
-    fn finds_executable() {
-        let json = concat!(
-            r#"{"reason":"compiler-artifact","target":{"name":"edgeloop"},"executable":null}"#,
-            "\n",
-            r#"{"reason":"compiler-artifact","executable":"/t/aarch64-unknown-linux-musl/release/examples/status","fresh":true}"#,
-            "\n",
-        );
-        assert_eq!(
-            executable(json, "status"),
-            Some(PathBuf::from(
-                "/t/aarch64-unknown-linux-musl/release/examples/status"
-            ))
-        );
-        assert_eq!(executable(json, "echo"), None);
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! The `defmt` feature is never enabled for test binaries: its symbols only resolve through the
 //! firmware linker script, so host and QEMU test binaries would fail to link.
 
+use crate::cargo_json;
 use crate::install::{self, CROSS_TARGETS};
 use crate::nostd;
 use crate::process::{cargo, output, run};
@@ -74,7 +75,7 @@ fn build_tests(
     root: &Path,
     triple: Option<&str>,
     args: &[&str],
-) -> Result<Vec<testrun::Executable>, String> {
+) -> Result<Vec<cargo_json::Executable>, String> {
     let mut cmd = cargo(root);
     cmd.args([
         "test",
@@ -86,7 +87,7 @@ fn build_tests(
         cmd.args(["--target", t]);
     }
     println!("$ {}", crate::process::describe(&cmd));
-    let exes = testrun::executables(&output(&mut cmd)?);
+    let exes = cargo_json::executables(&output(&mut cmd)?);
     if exes.is_empty() {
         return Err(format!(
             "`{}` built no test executable",
@@ -119,7 +120,7 @@ fn build_layer(root: &Path, triple: Option<&str>) -> Result<Vec<Job>, String> {
     }
     let mut jobs = Vec::new();
     let mut add =
-        |exes: Vec<testrun::Executable>, runner: Option<&str>, env: &[(&str, OsString)]| {
+        |exes: Vec<cargo_json::Executable>, runner: Option<&str>, env: &[(&str, OsString)]| {
             for exe in &exes {
                 jobs.push(testrun::executable_job(&layer, exe, runner, env));
             }

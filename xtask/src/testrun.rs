@@ -17,6 +17,7 @@
 //! Durations are remembered in `target/test-logs/durations.tsv` so the next run starts the slow
 //! executables first.
 
+use crate::cargo_json::Executable;
 use crate::process::describe;
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -44,91 +45,6 @@ pub fn default_jobs() -> usize {
         return n;
     }
     std::thread::available_parallelism().map_or(2, |n| n.get() * 2)
-}
-
-/// A test executable found in cargo's build messages.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Executable {
-    /// `unittests src/lib.rs`-like label: the target kind and name (`lib edgeloop`,
-    /// `test http_server`).
-    pub label: String,
-    /// The executable file.
-    pub path: PathBuf,
-    /// Its package's directory (cargo runs tests from there).
-    pub package_dir: PathBuf,
-    /// Its package's name.
-    pub package: String,
-}
-
-/// The test executables named by `cargo test --no-run --message-format=json` output.
-pub fn executables(json_lines: &str) -> Vec<Executable> {
-    let mut out = Vec::new();
-    for line in json_lines.lines() {
-        if !line.contains("\"reason\":\"compiler-artifact\"") {
-            continue;
-        }
-        let Some(path) = string_field(line, "executable") else {
-            continue;
-        };
-        let Some(target) = line
-            .find("\"target\":{")
-            .map(|i| &line[i..])
-            .and_then(|t| t.find('}').map(|end| &t[..end]))
-        else {
-            continue;
-        };
-        let kind = string_field(target, "kind").unwrap_or_default();
-        let name = string_field(target, "name").unwrap_or_default();
-        let manifest = string_field(line, "manifest_path").unwrap_or_default();
-        let package_dir = Path::new(&manifest)
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        let package = string_field(line, "package_id")
-            .and_then(|id| package_name(&id))
-            .unwrap_or_default();
-        out.push(Executable {
-            label: format!("{kind} {name}"),
-            path: PathBuf::from(path),
-            package_dir,
-            package,
-        });
-    }
-    out
-}
-
-/// The package name in a package id: `path+file:///w/main#edgeloop@0.1.0` → `edgeloop`; cargo
-/// leaves the name out when it is the directory's (`path+file:///w/xtask#0.1.0` → `xtask`).
-fn package_name(id: &str) -> Option<String> {
-    let (path, fragment) = id.rsplit_once('#')?;
-    match fragment.split_once('@') {
-        Some((name, _)) => Some(name.to_string()),
-        None => path.rsplit('/').next().map(str::to_string),
-    }
-}
-
-/// The first string value of `"key":` in a JSON text (the first element when it is an array of
-/// strings), with `\"` and `\\` unescaped. Enough for cargo's messages, which hold paths and
-/// names; not a JSON parser.
-fn string_field(json: &str, key: &str) -> Option<String> {
-    let pattern = format!("\"{key}\":");
-    let start = json.find(&pattern)? + pattern.len();
-    let rest = json[start..].trim_start_matches('[');
-    let rest = rest.strip_prefix('"')?;
-    let mut value = String::new();
-    let mut chars = rest.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => return Some(value),
-            '\\' => match chars.next()? {
-                'n' => value.push('\n'),
-                't' => value.push('\t'),
-                other => value.push(other),
-            },
-            c => value.push(c),
-        }
-    }
-    None
 }
 
 /// One job: one or more commands run one after another (the next only when the previous
@@ -422,37 +338,6 @@ fn write_history(path: &Path, history: &HashMap<String, f64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const MESSAGES: &str = r#"{"reason":"compiler-artifact","package_id":"path+file:///w/main#edgeloop@0.1.0","manifest_path":"/w/main/Cargo.toml","target":{"kind":["test"],"crate_types":["bin"],"name":"http_server","src_path":"/w/main/tests/http_server.rs","edition":"2024","doctest":false,"test":true},"profile":{"test":true},"features":[],"filenames":["/w/t/debug/deps/http_server-1"],"executable":"/w/t/debug/deps/http_server-1","fresh":true}
-{"reason":"compiler-artifact","package_id":"x","manifest_path":"/w/main/Cargo.toml","target":{"kind":["lib"],"crate_types":["lib"],"name":"edgeloop","src_path":"/w/main/src/lib.rs"},"profile":{"test":false},"filenames":["/w/t/debug/libedgeloop.rlib"],"executable":null,"fresh":true}
-{"reason":"compiler-artifact","package_id":"path+file:///w/main/tests-defmt#0.0.0","manifest_path":"/w/main/tests-defmt/Cargo.toml","target":{"kind":["test"],"name":"defmt_log"},"executable":"/w/t/debug/deps/defmt_log-2","fresh":true}
-{"reason":"build-finished","success":true}"#;
-
-    #[test]
-    fn finds_test_executables_in_cargo_messages() {
-        let exes = executables(MESSAGES);
-        assert_eq!(exes.len(), 2, "{exes:?}");
-        assert_eq!(exes[0].label, "test http_server");
-        assert_eq!(exes[0].path, PathBuf::from("/w/t/debug/deps/http_server-1"));
-        assert_eq!(exes[0].package_dir, PathBuf::from("/w/main"));
-        assert_eq!(exes[0].package, "edgeloop");
-        assert_eq!(exes[1].package_dir, PathBuf::from("/w/main/tests-defmt"));
-        assert_eq!(exes[1].package, "tests-defmt");
-    }
-
-    #[test]
-    fn string_fields_unescape() {
-        assert_eq!(
-            string_field(r#"{"a":"x\"y\\z"}"#, "a").as_deref(),
-            Some("x\"y\\z")
-        );
-        assert_eq!(string_field(r#"{"a":null}"#, "a"), None);
-        assert_eq!(
-            string_field(r#"{"k":["lib","x"]}"#, "k").as_deref(),
-            Some("lib")
-        );
-        assert_eq!(string_field(r#"{"a":"open"#, "a"), None);
-    }
 
     #[test]
     fn counts_sum_every_result_line() {
