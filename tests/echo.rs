@@ -11,14 +11,14 @@
 //! Every child is owned by a [`Server`] guard (SIGTERM on drop, then kill after a timeout) and
 //! every socket operation and test has a deadline.
 
-use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, mpsc};
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -162,31 +162,16 @@ fn spawn_server(mut cmd: Command) -> Server {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    let mut child = cmd.spawn().expect("spawn echo");
+    let child = cmd.spawn().expect("spawn echo");
     let pid = i32::try_from(child.id()).expect("pid");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let r = out.read_line(&mut line).map(|_| line);
-        let _ = tx.send(r);
-        let _ = io::copy(&mut out, &mut io::sink());
-    });
+    // The guard owns the child from here on: a failed start still kills it.
     let mut server = Server {
         child,
         pid,
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
     };
-    let line = match rx.recv_timeout(secs(10.0)) {
-        Ok(Ok(l)) => l,
-        other => panic!("echo did not report its address: {other:?}"),
-    };
-    let port = line
-        .trim_end()
-        .strip_prefix("listening on 127.0.0.1:")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected first line from echo: {line:?}"));
-    assert_ne!(port, 0, "echo reported port 0");
+    let port = firmware::listening_port(&mut server.child)
+        .unwrap_or_else(|e| panic!("echo did not start: {e}"));
     server.addr.set_port(port);
     server
 }

@@ -28,7 +28,7 @@
 use std::collections::HashMap;
 
 use std::fmt::Write as _;
-use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::path::PathBuf;
@@ -123,33 +123,19 @@ struct HelloWorld {
 impl HelloWorld {
     fn start() -> HelloWorld {
         let bin = hello_world_path();
-        let mut child = firmware::command(&[], &bin, &["--port", "0", "--host", "127.0.0.1"])
+        let child = firmware::command(&[], &bin, &["--port", "0", "--host", "127.0.0.1"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn hello_world");
-        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut line = String::new();
-            let r = out.read_line(&mut line).map(|_| line);
-            let _ = tx.send(r);
-            let _ = io::copy(&mut out, &mut io::sink());
-        });
+        // The guard owns the child from here on: a failed start still kills it.
         let mut hw = HelloWorld {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         };
-        let line = match rx.recv_timeout(secs(10.0)) {
-            Ok(Ok(l)) => l,
-            other => panic!("hello_world did not report its address: {other:?}"),
-        };
-        let port: u16 = line
-            .trim_end()
-            .strip_prefix("listening on 127.0.0.1:")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line from hello_world: {line:?}"));
+        let port = firmware::listening_port(&mut hw.child)
+            .unwrap_or_else(|e| panic!("hello_world did not start: {e}"));
         hw.addr.set_port(port);
         hw
     }

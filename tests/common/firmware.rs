@@ -9,10 +9,11 @@
 #![allow(dead_code)]
 
 use std::ffi::OsString;
-use std::io;
+use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::{Mutex, MutexGuard};
+use std::process::{Child, Command};
+use std::sync::{Mutex, MutexGuard, mpsc};
+use std::thread;
 use std::time::Duration;
 
 /// The emulator (and its arguments) from `EDGELOOP_TEST_RUNNER`, empty when running natively.
@@ -100,6 +101,44 @@ pub fn fresh(bin: &Path, hint: &str) -> Result<PathBuf, String> {
         Ok(bin.to_path_buf())
     } else {
         Err(format!("{} is older than {stale:?}; {hint}", bin.display()))
+    }
+}
+
+/// The port a firmware child started with `--port 0 --host 127.0.0.1` and a piped stdout
+/// reports on its first line, `listening on 127.0.0.1:PORT`, waited for at most `secs(10.0)`;
+/// the rest of its output is drained in the background. `Err` says what came instead. The
+/// caller keeps the child in its kill-on-drop guard meanwhile, so a failed start still stops it.
+pub fn listening_port(child: &mut Child) -> Result<u16, String> {
+    let line = first_line(child)?;
+    match line
+        .trim_end()
+        .strip_prefix("listening on 127.0.0.1:")
+        .and_then(|p| p.parse().ok())
+    {
+        Some(0) => Err("it reported port 0".into()),
+        Some(port) => Ok(port),
+        None => Err(format!("unexpected first line: {line:?}")),
+    }
+}
+
+/// The first line a child with a piped stdout prints, waited for at most `secs(10.0)`; the rest
+/// of its output is drained in the background. `Err` when none comes (or stdout ends first).
+pub fn first_line(child: &mut Child) -> Result<String, String> {
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or("the child's stdout is not piped")?;
+    let mut out = BufReader::new(stdout);
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut line = String::new();
+        let r = out.read_line(&mut line).map(|_| line);
+        let _ = tx.send(r);
+        let _ = io::copy(&mut out, &mut io::sink());
+    });
+    match rx.recv_timeout(secs(10.0)) {
+        Ok(Ok(l)) if !l.is_empty() => Ok(l),
+        other => Err(format!("no first line: {other:?}")),
     }
 }
 

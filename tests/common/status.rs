@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 
-use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -171,14 +171,6 @@ impl Firmware {
             .spawn()
             .expect("spawn the status firmware");
         let pid = i32::try_from(child.id()).expect("pid");
-        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut line = String::new();
-            let r = out.read_line(&mut line).map(|_| line);
-            let _ = tx.send(r);
-            let _ = io::copy(&mut out, &mut io::sink());
-        });
         let stderr = std::sync::Arc::new(Mutex::new(Vec::new()));
         let mut err = child.stderr.take().expect("stderr");
         let sink = stderr.clone();
@@ -196,12 +188,12 @@ impl Firmware {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             stderr,
         };
-        let line = match rx.recv_timeout(secs(10.0)) {
-            Ok(Ok(l)) if !l.is_empty() => l,
-            other => {
+        let line = match firmware::first_line(&mut fw.child) {
+            Ok(l) => l,
+            Err(e) => {
                 let exit = fw.wait_exit(secs(2.0));
                 return Err(format!(
-                    "the status firmware did not report its address: {other:?}; exit {exit:?}; \
+                    "the status firmware did not report its address: {e}; exit {exit:?}; \
                      stderr: {}",
                     fw.stderr_text()
                 ));
