@@ -182,7 +182,7 @@ fn run(addr: SocketAddrV4, pid1: bool) -> Result<(), Error> {
     };
     lp.handle_signals(&[Signal::Interrupt, Signal::Terminate], on_signal)?;
     let bound = app.http.listen(lp, SocketAddr::V4(addr))?;
-    service::start_refresh(lp)?;
+    service::start_refresh(&mut app, lp)?;
     write_fmt(
         stdout(),
         format_args!("status: listening on http://{bound}/\n"),

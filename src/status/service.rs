@@ -5,7 +5,8 @@
 //! assets under `/status/`. A firmware keeps one in its application, forwards requests to
 //! [`StatusService::handle`] (which says whether the path was its own, so the firmware can serve
 //! its own routes beside it), forwards [`HttpApp::on_stream_drained`] and [`HttpApp::on_close`],
-//! and runs [`refresh`] once a second from a periodic callback.
+//! and calls [`start_refresh`] before the loop starts (a refresh now, then [`refresh`] once a
+//! second from a periodic callback).
 //!
 //! **Formatting from one snapshot.** The refresh reads `/proc` and `/sys` once; every endpoint
 //! formats from that snapshot, and each document is rendered at most once per refresh into its
@@ -391,10 +392,15 @@ pub fn on_stream_drained<A: StatusApp>(app: &mut A, lp: &mut IoLoop<A>, conn: Co
     }
 }
 
-/// Starts the once-a-second refresh (and event broadcast) on the loop.
-pub fn start_refresh<A: StatusApp>(lp: &mut IoLoop<A>) -> Result<(), Error> {
+/// Refreshes the snapshot now, then once a second (with the event broadcast) on the loop.
+///
+/// Call it before [`IoLoop::start`]: the loop serves ready connections before it runs due
+/// timers, so a request already queued when the loop starts would otherwise be answered from
+/// the empty snapshot of [`Snapshot::new`].
+pub fn start_refresh<A: StatusApp>(app: &mut A, lp: &mut IoLoop<A>) -> Result<(), Error> {
+    refresh(app, lp, Token(0))?;
     let period = Duration::from_secs(1);
-    lp.call_every(lp.time(), period, refresh::<A>, Token(0))?;
+    lp.call_every(lp.time() + period, period, refresh::<A>, Token(0))?;
     Ok(())
 }
 
