@@ -38,10 +38,10 @@ use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use edgeloop::httpserver::{HttpApp, HttpConn, HttpProtocol, HttpServer, Request, Response};
-use edgeloop::ioloop::{IoLoop, Remote, Token};
-use edgeloop::iostream::BufferPool;
-use edgeloop::tcpserver::{ConnId, Slot, TcpServer};
+use edgeloop::httpserver::{HttpApp, HttpServer, Request, Response};
+use edgeloop::ioloop::{IoLoop, Token};
+use edgeloop::tcpserver::ConnId;
+use edgeloop_testing::{TestConfig, TestServer};
 
 #[path = "common/firmware.rs"]
 mod firmware;
@@ -308,66 +308,33 @@ fn finish_deferred_streamed(
     })
 }
 
-/// An in-process server on its own thread; stopped through its `Remote` on drop.
+/// The hardening app in an in-process [`TestServer`] (stopped through its `Remote` on drop).
 struct Srv {
     addr: SocketAddr,
-    remote: &'static Remote<App>,
     /// The loop thread's `pthread_t`, as an integer (it is a pointer on musl).
     tid: usize,
-    done: mpsc::Receiver<()>,
-    thread: Option<JoinHandle<()>>,
+    _server: TestServer<App>,
 }
 
 impl Srv {
     fn start(slots: usize, buffer_size: usize, buffers: usize) -> Srv {
         big();
-        let (tx, rx) = mpsc::channel();
-        let (done_tx, done) = mpsc::channel();
-        let thread = thread::Builder::new()
-            .name("hardening-http".into())
-            .stack_size(4 << 20)
-            .spawn(move || {
-                let region = Box::leak(vec![0u8; buffer_size * buffers].into_boxed_slice());
-                let pool: &'static BufferPool = Box::leak(Box::new(
-                    BufferPool::new(region, buffer_size).expect("pool"),
-                ));
-                let slots: &'static mut [Slot<HttpConn>] = Box::leak(
-                    (0..slots)
-                        .map(|_| Slot::new())
-                        .collect::<Vec<_>>()
-                        .into_boxed_slice(),
-                );
-                let mut lp: Box<IoLoop<App>> = Box::new(IoLoop::new());
-                let remote: &'static Remote<App> =
-                    Box::leak(Box::new(Remote::new().expect("remote")));
-                lp.set_remote(remote).expect("set_remote");
-                let mut app = App {
-                    http: HttpServer::new(slots, pool),
-                };
-                let addr = app
-                    .http
-                    .listen(&mut lp, SocketAddr::from(([127, 0, 0, 1], 0)))
-                    .expect("listen");
-                // SAFETY: `pthread_self` has no preconditions.
-                let tid = unsafe { libc::pthread_self() } as usize;
-                tx.send((addr, remote, tid)).expect("report the address");
-                lp.start(&mut app).expect("loop");
-                app.http.stop_listening(&mut lp);
-                let mut ids = Vec::new();
-                app.http.tcp().for_each_conn(|id, _| ids.push(id));
-                for id in ids {
-                    TcpServer::<HttpProtocol<App>>::close(&mut app, &mut lp, id);
-                }
-                let _ = done_tx.send(());
-            })
-            .expect("spawn the server thread");
-        let (addr, remote, tid) = rx.recv_timeout(secs(10.0)).expect("server start");
+        let (tid_tx, tid_rx) = mpsc::channel();
+        let sizes = TestConfig {
+            slots,
+            buffers,
+            buffer_size,
+        };
+        let server = TestServer::start_with(sizes, move |http, _| {
+            // SAFETY: `pthread_self` has no preconditions.
+            let tid = unsafe { libc::pthread_self() } as usize;
+            tid_tx.send(tid).expect("report the loop thread");
+            App { http }
+        });
         Srv {
-            addr,
-            remote,
-            tid,
-            done,
-            thread: Some(thread),
+            addr: server.addr(),
+            tid: tid_rx.recv_timeout(secs(10.0)).expect("loop thread"),
+            _server: server,
         }
     }
 
@@ -406,25 +373,6 @@ impl Srv {
                 "connections still open after {limit:?}: {s:?}"
             );
             thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Srv {
-    fn drop(&mut self) {
-        let deadline = Instant::now() + secs(5.0);
-        while self.remote.stop().is_err() && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(5));
-        }
-        match self.done.recv_timeout(secs(10.0)) {
-            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
-                if let Some(t) = self.thread.take() {
-                    let _ = t.join();
-                }
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                eprintln!("warning: the in-process server did not stop within the deadline");
-            }
         }
     }
 }

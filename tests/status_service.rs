@@ -9,13 +9,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use edgeloop::config::MAX_CONNECTIONS;
-use edgeloop::httpserver::{HttpApp, HttpConn, HttpServer, Request, Response};
+use edgeloop::httpserver::{HttpApp, HttpServer, Request, Response};
 use edgeloop::ioloop::IoLoop;
-use edgeloop::iostream::BufferPool;
 use edgeloop::status::service::{self, StatusApp, StatusService, Storage};
 use edgeloop::status::snapshot::Snapshot;
-use edgeloop::tcpserver::{ConnId, Slot};
-use edgeloop_testing::{TestClient, TestResponse};
+use edgeloop::tcpserver::ConnId;
+use edgeloop_testing::{TestClient, TestConfig, TestResponse};
 
 /// Large enough for a whole status event per buffer, as the status firmware sizes them.
 const BUF_SIZE: usize = 16384;
@@ -56,15 +55,17 @@ impl StatusApp for App {
 
 /// A loop and an application listening on 127.0.0.1 (memory leaked: one per test).
 fn server() -> (Box<IoLoop<App>>, App, SocketAddr) {
-    let slots: Vec<Slot<HttpConn>> = (0..MAX_CONNECTIONS.min(16)).map(|_| Slot::new()).collect();
-    let slots = Box::leak(slots.into_boxed_slice());
-    let region = Box::leak(vec![0u8; BUF_SIZE * BUFFERS].into_boxed_slice());
-    let pool = Box::leak(Box::new(BufferPool::new(region, BUF_SIZE).expect("pool")));
+    let sizes = TestConfig {
+        slots: MAX_CONNECTIONS.min(16),
+        buffers: BUFFERS,
+        buffer_size: BUF_SIZE,
+    };
+    let http = edgeloop_testing::http_server(sizes).expect("server");
     let snapshot = Box::leak(Box::new(Snapshot::new()));
     let storage = Box::leak(Box::new(Storage::new()));
     let mut lp = Box::new(IoLoop::new());
     let mut app = App {
-        http: HttpServer::new(slots, pool),
+        http,
         status: StatusService::new(snapshot, storage, STATIC_MEMORY),
     };
     let addr = app

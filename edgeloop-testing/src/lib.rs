@@ -38,7 +38,7 @@ use std::string::{String, ToString};
 use std::sync::Mutex;
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use std::vec;
 use std::vec::Vec;
 
@@ -46,6 +46,15 @@ use edgeloop::httpserver::{HttpApp, HttpConn, HttpServer};
 use edgeloop::ioloop::{IoLoop, Remote};
 use edgeloop::iostream::BufferPool;
 use edgeloop::tcpserver::Slot;
+
+/// Stack of the loop's thread (the loop and a handler's buffers live on it).
+const LOOP_STACK: usize = 4 << 20;
+/// How long a server may take to start, and to stop when dropped.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a dropped server's loop has to stop and close its connections.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a drop retries `Remote::stop` while the loop's callback queue is full.
+const STOP_RETRY: Duration = Duration::from_secs(5);
 
 /// The sizes of a [`TestServer`].
 #[derive(Debug, Clone, Copy)]
@@ -69,10 +78,28 @@ impl Default for TestConfig {
     }
 }
 
+/// An [`HttpServer`] of `cfg`'s sizes over leaked connection slots and a leaked buffer pool,
+/// for a test that drives its own loop. Call it on the loop's thread: the pool is `!Sync`.
+///
+/// # Errors
+///
+/// When the pool refuses the sizes.
+pub fn http_server<A: HttpApp>(cfg: TestConfig) -> Result<HttpServer<A>, String> {
+    let slots: Vec<Slot<HttpConn>> = (0..cfg.slots).map(|_| Slot::new()).collect();
+    let slots: &'static mut [Slot<HttpConn>] = Box::leak(slots.into_boxed_slice());
+    let region: &'static mut [u8] =
+        Box::leak(vec![0u8; cfg.buffers * cfg.buffer_size].into_boxed_slice());
+    let pool =
+        BufferPool::new(region, cfg.buffer_size).map_err(|e| format!("buffer pool: {e:?}"))?;
+    Ok(HttpServer::new(slots, Box::leak(Box::new(pool))))
+}
+
 /// An [`HttpApp`] served on `127.0.0.1` from a thread of its own, stopped on drop.
 pub struct TestServer<A: HttpApp> {
     addr: SocketAddr,
     remote: &'static Remote<A>,
+    /// Signalled by the loop's thread once it has stopped and closed every connection.
+    done: mpsc::Receiver<()>,
     thread: Option<JoinHandle<()>>,
     client: Mutex<Option<TestClient>>,
 }
@@ -109,30 +136,40 @@ impl<A: HttpApp> TestServer<A> {
     where
         F: FnOnce(HttpServer<A>, &mut IoLoop<A>) -> A + Send + 'static,
     {
+        Self::try_start_with(cfg, make).unwrap_or_else(|e| panic!("test server: {e}"))
+    }
+
+    /// [`start_with`](Self::start_with), or why the server did not start (the pool refused
+    /// the sizes, `listen` failed): for tests of the configuration checks themselves.
+    ///
+    /// # Panics
+    ///
+    /// If the thread cannot be spawned.
+    pub fn try_start_with<F>(cfg: TestConfig, make: F) -> Result<Self, String>
+    where
+        F: FnOnce(HttpServer<A>, &mut IoLoop<A>) -> A + Send + 'static,
+    {
         let remote: &'static Remote<A> =
             Box::leak(Box::new(Remote::new().expect("eventfd for the Remote")));
         let (tx, rx) = mpsc::channel::<Result<SocketAddr, String>>();
+        let (done_tx, done) = mpsc::channel();
         let thread = thread::Builder::new()
             .name("edgeloop-test-server".to_string())
+            .stack_size(LOOP_STACK)
             .spawn(move || {
-                let slots: Vec<Slot<HttpConn>> = (0..cfg.slots).map(|_| Slot::new()).collect();
-                let slots: &'static mut [Slot<HttpConn>] = Box::leak(slots.into_boxed_slice());
-                let region: &'static mut [u8] =
-                    Box::leak(vec![0u8; cfg.buffers * cfg.buffer_size].into_boxed_slice());
-                // The pool is `!Sync`: it belongs to the loop's thread.
-                let pool = match BufferPool::new(region, cfg.buffer_size) {
-                    Ok(p) => &*Box::leak(Box::new(p)),
+                let http = match http_server(cfg) {
+                    Ok(http) => http,
                     Err(e) => {
-                        let _ = tx.send(Err(format!("buffer pool: {e:?}")));
+                        let _ = tx.send(Err(e));
                         return;
                     }
                 };
                 let mut lp = Box::new(IoLoop::<A>::new());
-                let mut app = make(HttpServer::new(slots, pool), &mut lp);
+                let mut app = make(http, &mut lp);
                 let addr = match app.http().listen(&mut lp, ([127, 0, 0, 1], 0).into()) {
                     Ok(a) => a,
                     Err(e) => {
-                        let _ = tx.send(Err(format!("listen: {e}")));
+                        let _ = tx.send(Err(format!("listen: {e:?}")));
                         return;
                     }
                 };
@@ -144,18 +181,30 @@ impl<A: HttpApp> TestServer<A> {
                 if let Err(e) = lp.start(&mut app) {
                     std::eprintln!("edgeloop test server: loop stopped: {e}");
                 }
+                // Close what is left, so that no descriptor outlives the server.
+                app.http().stop_listening(&mut lp);
+                let mut ids = Vec::new();
+                app.http().tcp().for_each_conn(|id, _| ids.push(id));
+                for id in ids {
+                    HttpServer::close(&mut app, &mut lp, id);
+                }
+                let _ = done_tx.send(());
             })
             .expect("spawn the test server thread");
-        let addr = match rx.recv() {
-            Ok(Ok(addr)) => addr,
-            Ok(Err(e)) => panic!("test server: {e}"),
-            Err(_) => panic!("test server thread died while starting"),
-        };
-        TestServer {
-            addr,
-            remote,
-            thread: Some(thread),
-            client: Mutex::new(None),
+        match rx.recv_timeout(START_TIMEOUT) {
+            Ok(Ok(addr)) => Ok(TestServer {
+                addr,
+                remote,
+                done,
+                thread: Some(thread),
+                client: Mutex::new(None),
+            }),
+            Ok(Err(e)) => {
+                // The thread returns right after reporting.
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(e) => Err(format!("the server thread did not start: {e}")),
         }
     }
 
@@ -226,11 +275,26 @@ impl<A: HttpApp> TestServer<A> {
 }
 
 impl<A: HttpApp> Drop for TestServer<A> {
+    /// Stops the loop (retrying while its callback queue is full), lets it close every
+    /// connection, and joins the thread; a loop still running after 10 s is left
+    /// behind with a warning rather than hanging the test binary.
     fn drop(&mut self) {
-        let _ = self.remote.stop();
-        if let Some(t) = self.thread.take() {
-            if t.join().is_err() && !thread::panicking() {
-                panic!("the test server thread panicked");
+        let deadline = Instant::now() + STOP_RETRY;
+        while self.remote.stop().is_err() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        match self.done.recv_timeout(STOP_TIMEOUT) {
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                if let Some(t) = self.thread.take() {
+                    if t.join().is_err() && !thread::panicking() {
+                        panic!("the test server thread panicked");
+                    }
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                std::eprintln!(
+                    "warning: the test server's loop did not stop within {STOP_TIMEOUT:?}"
+                );
             }
         }
     }

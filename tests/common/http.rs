@@ -3,8 +3,8 @@
 //!
 //! * [`HelloWorld`]: the real `examples/hello_world` firmware binary as a child process (SIGTERM
 //!   then kill on drop; started through `EDGELOOP_TEST_RUNNER` under QEMU user emulation).
-//! * [`TestServer`]: an in-process [`HttpServer`] running [`TestApp`] on its own thread, stopped
-//!   through an [`edgeloop::ioloop::Remote`] on drop.
+//! * [`TestServer`]: [`TestApp`] in an in-process [`edgeloop_testing::TestServer`] (its own
+//!   thread, stopped through the loop's `Remote` on drop).
 //! * [`Client`]: a blocking HTTP/1.1 test client on one socket that keeps the bytes it has read
 //!   past a response (pipelining), with a deadline on every operation.
 //!
@@ -17,15 +17,13 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use edgeloop::http::Method;
-use edgeloop::httpserver::{HttpApp, HttpConn, HttpProtocol, HttpServer, Request, Response};
-use edgeloop::ioloop::{Error, IoLoop, Remote, Token};
-use edgeloop::iostream::BufferPool;
-use edgeloop::tcpserver::{ConnId, Slot, TcpServer};
+use edgeloop::httpserver::{HttpApp, HttpServer, Request, Response};
+use edgeloop::ioloop::{Error, IoLoop, Token};
+use edgeloop::tcpserver::ConnId;
 
 // ---------------------------------------------------------------------------------------------
 // Environment.
@@ -320,14 +318,13 @@ impl Config {
     }
 }
 
-/// An in-process server on 127.0.0.1 running [`TestApp`] on its own thread. Dropping it stops
-/// the loop through its `Remote` and joins the thread.
+/// An in-process server on 127.0.0.1 running [`TestApp`] on its own thread (an
+/// [`edgeloop_testing::TestServer`]: stopped through its `Remote` on drop, every connection
+/// closed).
 pub struct TestServer {
     /// Where it listens.
     pub addr: SocketAddr,
-    remote: &'static Remote<TestApp>,
-    done: mpsc::Receiver<()>,
-    thread: Option<JoinHandle<()>>,
+    _server: edgeloop_testing::TestServer<TestApp>,
 }
 
 impl TestServer {
@@ -344,66 +341,18 @@ impl TestServer {
     /// Starts a server built as `cfg` says, or says why `listen` refused it.
     pub fn try_with(cfg: Config) -> Result<TestServer, String> {
         assert!(cfg.buffers <= edgeloop::config::MAX_BUFFERS);
-        let (tx, rx) = mpsc::channel();
-        let (done_tx, done) = mpsc::channel();
-        let thread = thread::Builder::new()
-            .name("edgeloop-http".into())
-            .stack_size(4 << 20)
-            .spawn(move || {
-                // Everything the loop touches is created on its thread: the pool is `!Sync`.
-                let region = Box::leak(vec![0u8; cfg.buffer_size * cfg.buffers].into_boxed_slice());
-                let pool = BufferPool::new(region, cfg.buffer_size).expect("buffer pool");
-                let pool: &'static BufferPool = Box::leak(Box::new(pool));
-                let slots: &'static mut [Slot<HttpConn>] = Box::leak(
-                    (0..cfg.slots)
-                        .map(|_| Slot::new())
-                        .collect::<Vec<_>>()
-                        .into_boxed_slice(),
-                );
-                let mut lp: Box<IoLoop<TestApp>> = Box::new(IoLoop::new());
-                let remote: &'static Remote<TestApp> =
-                    Box::leak(Box::new(Remote::new().expect("remote")));
-                lp.set_remote(remote).expect("set_remote");
-                let mut app = TestApp {
-                    http: HttpServer::new(slots, pool),
-                };
-                app.http.set_xheaders(cfg.xheaders);
-                let addr = match app
-                    .http
-                    .listen(&mut lp, SocketAddr::from(([127, 0, 0, 1], 0)))
-                {
-                    Ok(a) => a,
-                    Err(e) => {
-                        let _ = tx.send(Err(format!("listen: {e:?}")));
-                        return;
-                    }
-                };
-                tx.send(Ok((addr, remote))).expect("report the address");
-                lp.start(&mut app).expect("loop");
-                // Close what is left, so that no descriptor outlives the server.
-                app.http.stop_listening(&mut lp);
-                let mut ids = Vec::new();
-                app.http.tcp().for_each_conn(|id, _| ids.push(id));
-                for id in ids {
-                    TcpServer::<HttpProtocol<TestApp>>::close(&mut app, &mut lp, id);
-                }
-                let _ = done_tx.send(());
-            })
-            .expect("spawn the server thread");
-        let (addr, remote) = match rx.recv_timeout(secs(10.0)) {
-            Ok(Ok(started)) => started,
-            Ok(Err(e)) => {
-                // The thread returns right after reporting.
-                let _ = thread.join();
-                return Err(e);
-            }
-            Err(e) => return Err(format!("the server thread did not start: {e}")),
+        let sizes = edgeloop_testing::TestConfig {
+            slots: cfg.slots,
+            buffers: cfg.buffers,
+            buffer_size: cfg.buffer_size,
         };
+        let server = edgeloop_testing::TestServer::try_start_with(sizes, move |mut http, _| {
+            http.set_xheaders(cfg.xheaders);
+            TestApp { http }
+        })?;
         Ok(TestServer {
-            addr,
-            remote,
-            done,
-            thread: Some(thread),
+            addr: server.addr(),
+            _server: server,
         })
     }
 
@@ -436,26 +385,6 @@ impl TestServer {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v)
             .unwrap_or_else(|| panic!("no counter {name}"))
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        let deadline = Instant::now() + secs(5.0);
-        while self.remote.stop().is_err() && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(5));
-        }
-        match self.done.recv_timeout(secs(10.0)) {
-            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
-                if let Some(t) = self.thread.take() {
-                    let _ = t.join();
-                }
-            }
-            // A stuck loop: leave the thread behind rather than hang the test binary.
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                eprintln!("warning: the in-process server did not stop within the deadline");
-            }
-        }
     }
 }
 
