@@ -13,10 +13,11 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::ops::{Deref, DerefMut};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread;
@@ -24,7 +25,7 @@ use std::time::{Duration, Instant};
 
 #[path = "common/firmware.rs"]
 mod firmware;
-use firmware::{emulated, raise_nofile, secs, serial};
+use firmware::{Process, emulated, raise_nofile, secs, serial};
 
 // ---------------------------------------------------------------------------------------------
 // Environment: QEMU scaling, serialisation, descriptor limit.
@@ -65,11 +66,24 @@ fn echo_command(prefix: &[&str], args: &[&str]) -> Command {
     firmware::command(prefix, &echo_path(), args)
 }
 
-/// A running echo server. Dropping it sends SIGTERM, waits, then kills.
+/// A running echo server: its [`Process`] (SIGTERM, up to `secs(2.0)`, then kill on drop) and
+/// where it listens.
 struct Server {
-    child: Child,
-    pid: i32,
+    process: Process,
     addr: SocketAddr,
+}
+
+impl Deref for Server {
+    type Target = Process;
+    fn deref(&self) -> &Process {
+        &self.process
+    }
+}
+
+impl DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Process {
+        &mut self.process
+    }
 }
 
 impl Server {
@@ -83,30 +97,6 @@ impl Server {
         let mut all = vec!["--port", "0", "--host", "127.0.0.1"];
         all.extend_from_slice(args);
         spawn_server(echo_command(prefix, &all))
-    }
-
-    fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    fn signal(&self, sig: libc::c_int) {
-        // SAFETY: plain system call on the pid of a child we own and have not reaped yet.
-        let r = unsafe { libc::kill(self.pid, sig) };
-        assert_eq!(r, 0, "kill({}): {}", self.pid, io::Error::last_os_error());
-    }
-
-    /// Waits for the child to exit, up to `limit`.
-    fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                return Some(st);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            thread::sleep(Duration::from_millis(5));
-        }
     }
 
     /// utime + stime in clock ticks (`/proc/<pid>/stat` fields 14 and 15).
@@ -142,20 +132,6 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        if !matches!(self.child.try_wait(), Ok(None)) {
-            return;
-        }
-        // SAFETY: see `signal`; errors are ignored, the kill below is the fallback.
-        unsafe { libc::kill(self.pid, libc::SIGTERM) };
-        if self.wait_exit(secs(2.0)).is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 /// Starts `cmd` (an echo command line) and waits for its `listening on` line; a reader thread
 /// then drains its stdout until it exits.
 fn spawn_server(mut cmd: Command) -> Server {
@@ -163,11 +139,9 @@ fn spawn_server(mut cmd: Command) -> Server {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     let child = cmd.spawn().expect("spawn echo");
-    let pid = i32::try_from(child.id()).expect("pid");
     // The guard owns the child from here on: a failed start still kills it.
     let mut server = Server {
-        child,
-        pid,
+        process: Process::new(child, secs(2.0)),
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
     };
     let port = firmware::listening_port(&mut server.child)
@@ -949,13 +923,7 @@ fn run_to_exit(args: &[&str]) -> (ExitStatus, String) {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let child = cmd.spawn().expect("spawn echo");
-    let pid = i32::try_from(child.id()).expect("pid");
-    let mut server = Server {
-        child,
-        pid,
-        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-    };
+    let mut server = Process::new(cmd.spawn().expect("spawn echo"), secs(2.0));
     let st = server
         .wait_exit(secs(5.0))
         .unwrap_or_else(|| panic!("echo {args:?} did not exit"));

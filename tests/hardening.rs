@@ -31,8 +31,6 @@ use std::fmt::Write as _;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd};
-use std::path::PathBuf;
-use std::process::{Child, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::thread::{self, JoinHandle};
@@ -45,7 +43,7 @@ use edgeloop_testing::{TestConfig, TestServer};
 
 #[path = "common/firmware.rs"]
 mod firmware;
-use firmware::{emulated, raise_nofile, secs, serial};
+use firmware::{HelloWorld, emulated, raise_nofile, secs, serial};
 
 // ---------------------------------------------------------------------------------------------
 // Environment.
@@ -97,87 +95,6 @@ fn set_linger_zero(s: &TcpStream) {
 fn reset(s: TcpStream) {
     set_linger_zero(&s);
     drop(s);
-}
-
-// ---------------------------------------------------------------------------------------------
-// The hello_world process.
-// ---------------------------------------------------------------------------------------------
-
-/// `target/<profile>/examples/hello_world` next to the test executable, not older than its
-/// sources.
-fn hello_world_path() -> PathBuf {
-    firmware::example(
-        "hello_world",
-        "run `cargo build --features firmware --examples` first (same --target, profile and \
-         CARGO_TARGET_DIR as the tests)",
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// A running `hello_world --port 0 --host 127.0.0.1`; dropping it sends SIGTERM, then kills.
-struct HelloWorld {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl HelloWorld {
-    fn start() -> HelloWorld {
-        let bin = hello_world_path();
-        let child = firmware::command(&[], &bin, &["--port", "0", "--host", "127.0.0.1"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn hello_world");
-        // The guard owns the child from here on: a failed start still kills it.
-        let mut hw = HelloWorld {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        };
-        let port = firmware::listening_port(&mut hw.child)
-            .unwrap_or_else(|e| panic!("hello_world did not start: {e}"));
-        hw.addr.set_port(port);
-        hw
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn sigterm(&self) {
-        let pid = i32::try_from(self.child.id()).expect("pid");
-        // SAFETY: a plain system call on the pid of our own child, not reaped yet.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    }
-
-    /// Waits for the process to exit, at most `limit`.
-    fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if let Ok(Some(s)) = self.child.try_wait() {
-                return Some(s);
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
-        None
-    }
-
-    fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-}
-
-impl Drop for HelloWorld {
-    fn drop(&mut self) {
-        if !self.alive() {
-            return;
-        }
-        self.sigterm();
-        if self.wait_exit(secs(3.0)).is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1256,8 +1173,8 @@ fn sigterm_under_load_completes_inflight_responses_and_exits_0() {
         thread::sleep(Duration::from_millis(5));
     }
     let at_signal = complete.load(Ordering::Relaxed);
-    hw.sigterm();
-    let status = hw.wait_exit(secs(5.0));
+    hw.process.signal(libc::SIGTERM);
+    let status = hw.process.wait_exit(secs(5.0));
     for w in workers {
         w.join().expect("worker");
     }
@@ -1473,7 +1390,7 @@ fn settled_rss(hw: &HelloWorld) -> (u64, u64) {
         assert!(r.is_hello());
         thread::sleep(Duration::from_millis(50));
     }
-    rss_kib(Some(hw.pid()))
+    rss_kib(Some(hw.process.child.id()))
 }
 
 fn soak(valid: u64) {

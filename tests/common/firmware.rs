@@ -1,7 +1,9 @@
 //! What every integration test that starts a firmware example as a child process shares:
 //! the emulator from `EDGELOOP_TEST_RUNNER` (QEMU user emulation), time bounds stretched under
 //! it, a lock for tests that must run alone, the descriptor limit, and the example binary next
-//! to the test executable, refused when it is older than its sources.
+//! to the test executable, refused when it is older than its sources; the child itself
+//! ([`Process`]: signalled, waited for with a bound, stopped on drop), and the `hello_world`
+//! example as one ([`HelloWorld`]).
 //!
 //! Included with `#[path = "common/firmware.rs"] mod firmware;` (or `#[path = "firmware.rs"]`
 //! from another file of `tests/common/`).
@@ -10,11 +12,12 @@
 
 use std::ffi::OsString;
 use std::io::{self, BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Mutex, MutexGuard, mpsc};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The emulator (and its arguments) from `EDGELOOP_TEST_RUNNER`, empty when running natively.
 pub fn runner() -> Vec<String> {
@@ -151,4 +154,116 @@ pub fn command(prefix: &[&str], bin: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(&words[0]);
     cmd.args(&words[1..]);
     cmd
+}
+
+/// A child process the test started and owns. Dropping it while it runs sends SIGTERM, gives it
+/// `grace` to exit, then kills it (only this child, by its pid).
+pub struct Process {
+    /// The child.
+    pub child: Child,
+    /// Its pid.
+    pub pid: i32,
+    grace: Duration,
+}
+
+impl Process {
+    /// Takes ownership of `child`; `grace` is how long a drop waits after SIGTERM.
+    pub fn new(child: Child, grace: Duration) -> Process {
+        let pid = i32::try_from(child.id()).expect("pid");
+        Process { child, pid, grace }
+    }
+
+    /// Whether it still runs.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sends `sig`, asserting it was delivered.
+    pub fn signal(&self, sig: libc::c_int) {
+        // SAFETY: a plain system call on the pid of a child we own and have not reaped yet.
+        let r = unsafe { libc::kill(self.pid, sig) };
+        assert_eq!(r, 0, "kill({}): {}", self.pid, io::Error::last_os_error());
+    }
+
+    /// Waits for it to exit, up to `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some(st);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if !self.alive() {
+            return;
+        }
+        // SAFETY: as in `signal`; errors are ignored, the kill below is the fallback.
+        unsafe { libc::kill(self.pid, libc::SIGTERM) };
+        if self.wait_exit(self.grace).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+const HELLO_WORLD_HINT: &str = "run `cargo build --features firmware --examples` first (with the \
+                                same --target, profile and CARGO_TARGET_DIR as the tests); plain \
+                                `cargo test` does not build the firmware examples";
+
+/// `target/<profile>/examples/hello_world` next to the test executable, not older than its
+/// sources.
+pub fn hello_world_path() -> PathBuf {
+    example("hello_world", HELLO_WORLD_HINT).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A running `hello_world --port 0 --host 127.0.0.1`. Dropping it sends SIGTERM, waits up to
+/// `secs(3.0)`, then kills.
+pub struct HelloWorld {
+    /// The process.
+    pub process: Process,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+impl HelloWorld {
+    /// Starts the binary and waits for its `listening on 127.0.0.1:PORT` line.
+    pub fn start() -> HelloWorld {
+        let child = command(
+            &[],
+            &hello_world_path(),
+            &["--port", "0", "--host", "127.0.0.1"],
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn hello_world");
+        // The guard owns the child from here on: a failed start still kills it.
+        let mut hw = HelloWorld {
+            process: Process::new(child, secs(3.0)),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+        let port = listening_port(&mut hw.process.child)
+            .unwrap_or_else(|e| panic!("hello_world did not start: {e}"));
+        hw.addr.set_port(port);
+        hw
+    }
+
+    /// Whether the process still runs.
+    pub fn alive(&mut self) -> bool {
+        self.process.alive()
+    }
+
+    /// `http://127.0.0.1:PORT` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
 }

@@ -1,8 +1,9 @@
 //! Shared helpers of `tests/http_server.rs` and `tests/http_clients.rs`, included by both with
 //! `#[path = "common/http.rs"] mod http_common;`.
 //!
-//! * [`HelloWorld`]: the real `examples/hello_world` firmware binary as a child process (SIGTERM
-//!   then kill on drop; started through `EDGELOOP_TEST_RUNNER` under QEMU user emulation).
+//! * [`HelloWorld`] (from `firmware.rs`): the real `examples/hello_world` firmware binary as a
+//!   child process (SIGTERM then kill on drop; started through `EDGELOOP_TEST_RUNNER` under QEMU
+//!   user emulation).
 //! * [`TestServer`]: [`TestApp`] in an in-process [`edgeloop_testing::TestServer`] (its own
 //!   thread, stopped through the loop's `Remote` on drop).
 //! * [`Client`]: a blocking HTTP/1.1 test client on one socket that keeps the bytes it has read
@@ -15,8 +16,7 @@
 use std::fmt::Write as _;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -33,7 +33,7 @@ use edgeloop::tcpserver::ConnId;
 mod firmware;
 // Each including test uses its own subset.
 #[allow(unused_imports)]
-pub use firmware::{emulated, raise_nofile, runner, secs, serial};
+pub use firmware::{HelloWorld, emulated, raise_nofile, runner, secs, serial};
 
 /// Whether `prog` can be run (found on `PATH`).
 pub fn have_program(prog: &str) -> bool {
@@ -44,80 +44,6 @@ pub fn have_program(prog: &str) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok()
-}
-
-// ---------------------------------------------------------------------------------------------
-// The hello_world binary.
-// ---------------------------------------------------------------------------------------------
-
-const BUILD_HINT: &str = "run `cargo build --features firmware --examples` first (with the same \
-                          --target, profile and CARGO_TARGET_DIR as the tests); plain `cargo \
-                          test` does not build the firmware examples";
-
-/// `target/<profile>/examples/hello_world` next to the test executable, not older than its
-/// sources.
-pub fn hello_world_path() -> PathBuf {
-    firmware::example("hello_world", BUILD_HINT).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// A running `hello_world --port 0 --host 127.0.0.1`. Dropping it sends SIGTERM, waits, then
-/// kills.
-pub struct HelloWorld {
-    child: Child,
-    /// Where it listens.
-    pub addr: SocketAddr,
-}
-
-impl HelloWorld {
-    /// Starts the binary and waits for its `listening on 127.0.0.1:PORT` line.
-    pub fn start() -> HelloWorld {
-        let bin = hello_world_path();
-        let mut cmd = firmware::command(&[], &bin, &["--port", "0", "--host", "127.0.0.1"]);
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        let child = cmd.spawn().expect("spawn hello_world");
-        // The guard owns the child from here on: a failed start still kills it.
-        let mut hw = HelloWorld {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        };
-        let port = firmware::listening_port(&mut hw.child)
-            .unwrap_or_else(|e| panic!("hello_world did not start: {e}"));
-        hw.addr.set_port(port);
-        hw
-    }
-
-    /// Whether the process still runs.
-    pub fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    /// `http://127.0.0.1:PORT` + `path`.
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-}
-
-impl Drop for HelloWorld {
-    fn drop(&mut self) {
-        if !self.alive() {
-            return;
-        }
-        if let Ok(pid) = i32::try_from(self.child.id()) {
-            // SAFETY: a plain system call on the pid of our own child, not reaped yet.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
-        }
-        let deadline = Instant::now() + secs(3.0);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -19,8 +19,9 @@ use std::collections::BTreeMap;
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
 use std::thread;
@@ -32,6 +33,7 @@ use std::time::{Duration, Instant};
 
 #[path = "firmware.rs"]
 mod firmware;
+use firmware::Process;
 // Each including test uses its own subset.
 #[allow(unused_imports)]
 pub use firmware::{emulated, runner, secs, serial};
@@ -144,10 +146,10 @@ fn drain_in_background(mut r: impl Read + Send + 'static) -> mpsc::Receiver<Vec<
     rx
 }
 
-/// A running status firmware. Dropping it sends SIGTERM, waits, then kills.
+/// A running status firmware: its [`Process`] (SIGTERM, up to `secs(2.0)`, then kill on drop),
+/// where it listens and what it wrote to stderr.
 pub struct Firmware {
-    child: Child,
-    pub pid: i32,
+    process: Process,
     pub addr: SocketAddr,
     /// The firmware's stderr so far (collected by a thread).
     stderr: std::sync::Arc<Mutex<Vec<u8>>>,
@@ -170,7 +172,6 @@ impl Firmware {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn the status firmware");
-        let pid = i32::try_from(child.id()).expect("pid");
         let stderr = std::sync::Arc::new(Mutex::new(Vec::new()));
         let mut err = child.stderr.take().expect("stderr");
         let sink = stderr.clone();
@@ -183,8 +184,7 @@ impl Firmware {
             }
         });
         let mut fw = Firmware {
-            child,
-            pid,
+            process: Process::new(child, secs(2.0)),
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             stderr,
         };
@@ -215,30 +215,6 @@ impl Firmware {
     /// What the firmware wrote to stderr so far.
     pub fn stderr_text(&self) -> String {
         String::from_utf8_lossy(&self.stderr.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
-    }
-
-    pub fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    pub fn signal(&self, sig: libc::c_int) {
-        // SAFETY: plain system call on the pid of a child we own and have not reaped yet.
-        let r = unsafe { libc::kill(self.pid, sig) };
-        assert_eq!(r, 0, "kill({}): {}", self.pid, io::Error::last_os_error());
-    }
-
-    /// Waits for the child to exit, up to `limit`.
-    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                return Some(st);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            thread::sleep(Duration::from_millis(2));
-        }
     }
 
     /// A `kB` field of `/proc/<pid>/status` (`VmRSS`, `VmHWM`), in bytes.
@@ -315,17 +291,16 @@ impl Firmware {
     }
 }
 
-impl Drop for Firmware {
-    fn drop(&mut self) {
-        if !matches!(self.child.try_wait(), Ok(None)) {
-            return;
-        }
-        // SAFETY: see `signal`; errors are ignored, the kill below is the fallback.
-        unsafe { libc::kill(self.pid, libc::SIGTERM) };
-        if self.wait_exit(secs(2.0)).is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+impl Deref for Firmware {
+    type Target = Process;
+    fn deref(&self) -> &Process {
+        &self.process
+    }
+}
+
+impl DerefMut for Firmware {
+    fn deref_mut(&mut self) -> &mut Process {
+        &mut self.process
     }
 }
 
