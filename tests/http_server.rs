@@ -1025,6 +1025,29 @@ fn deferred_response_is_finished_from_a_timer_and_keep_alive_continues() {
     assert_still_serving(srv.addr);
 }
 
+/// An error answered from a timer counts in `responses_4xx`/`responses_5xx` like one answered
+/// at once: the two paths finish responses in one place.
+#[test]
+fn deferred_and_immediate_error_responses_are_counted_alike() {
+    let srv = TestServer::start();
+    let mut c = srv.client();
+    for status in [503, 404] {
+        let r = c.request(format!(
+            "GET /_/status?{status} HTTP/1.1\r\nHost: t\r\n\r\n"
+        ));
+        assert_eq!(r.status, status);
+    }
+    assert_eq!(srv.stat("responses_5xx"), 1, "the immediate 503");
+    assert_eq!(srv.stat("responses_4xx"), 1, "the immediate 404");
+    let r = c.request("GET /_/defer-busy HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!((r.status, &r.body[..]), (503, &b"busy"[..]));
+    assert_eq!(srv.stat("responses_5xx"), 2, "the deferred 503");
+    assert_eq!(srv.stat("responses_4xx"), 1);
+    // Every request is counted once: 3 answered on `c` and the 4 earlier `/_/stats` (this one
+    // is counted after it has read the counters).
+    assert_eq!(srv.stat("requests"), 3 + 4);
+}
+
 #[test]
 fn deferred_request_with_more_pipelined_than_the_buffer_keeps_the_connection() {
     // While a request is parked, the client pipelines more than the 2 KiB read buffer holds:

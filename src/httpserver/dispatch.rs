@@ -19,7 +19,7 @@ use crate::tcpserver::ConnId;
 use super::conn::{HttpConn, Phase};
 use super::request::{Request, XHeaders};
 use super::response::{Finish, MAX_RESPONSE_HEAD, Response, simple};
-use super::{HttpApp, secs};
+use super::{HttpApp, HttpStats, secs};
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -456,50 +456,77 @@ fn respond<A: HttpApp>(
         *out.rstart += total;
         return (Step::Deferred, &[]);
     }
-    resp.settle_stream();
-    let status = resp.status();
-    let upgraded = status == 101 && resp.upgrade_protocol().is_some();
-    let streaming = resp.is_streaming()
-        && !head_only
-        && !resp.failed()
-        && !matches!(status, 100..=199 | 204 | 304);
     let f = Finish {
         date,
         keep_alive: keep,
         http10,
         head_only,
     };
-    let (n, tail) = resp.finish(&f);
+    let (n, tail, next) = finish_response(resp, &f, st, &mut app.http().stats, c.clock);
     *out.wend += n;
     *out.rstart += total;
-    if upgraded {
+    match next {
+        Next::Upgraded => (Step::Next, tail),
+        Next::Streaming => (Step::Deferred, tail),
+        Next::Idle if keep => (Step::Next, tail),
+        Next::Idle => (Step::Done, tail),
+    }
+}
+
+/// What a finished response leaves its connection to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Next {
+    /// Switched protocols (`101`): the bytes now belong to the application.
+    Upgraded,
+    /// Its body is streamed: chunks follow as the application writes them.
+    Streaming,
+    /// Answered: the connection waits for its next request (or closes, without keep-alive).
+    Idle,
+}
+
+/// Finishes `resp` into the write buffer ([`Response::finish`]), counts it, and moves `st` to
+/// what follows ([`Next`]; idle until `clock` + the idle timeout). The one place that decides
+/// it, for an immediate response ([`step`]) and a deferred one
+/// ([`HttpServer::finish_deferred`](super::HttpServer::finish_deferred)) alike. Returns the
+/// bytes written and the static tail still to send.
+#[inline]
+pub(super) fn finish_response(
+    mut resp: Response<'_>,
+    f: &Finish<'_>,
+    st: &mut HttpConn,
+    stats: &mut HttpStats,
+    clock: u32,
+) -> (usize, &'static [u8], Next) {
+    resp.settle_stream();
+    let status = resp.status();
+    let upgraded = status == 101 && resp.upgrade_protocol().is_some();
+    let streaming = resp.is_streaming()
+        && !f.head_only
+        && !resp.failed()
+        && !matches!(status, 100..=199 | 204 | 304);
+    let (n, tail) = resp.finish(f);
+    stats.requests += 1;
+    let next = if upgraded {
         st.phase = Phase::Upgraded;
         st.deadline = 0;
-        app.http().stats.requests += 1;
-        return (Step::Next, tail);
-    }
-    if streaming {
+        Next::Upgraded
+    } else if streaming {
         st.phase = Phase::Streaming;
         st.deadline = 0;
-        st.stream_chunked = !http10;
-        st.deferred_keep_alive = keep && !http10;
-        app.http().stats.requests += 1;
-        return (Step::Deferred, tail);
-    }
-    st.phase = Phase::Idle;
-    st.deadline = c.clock.saturating_add(secs(crate::http::IDLE_TIMEOUT_MS));
-    let stats = &mut app.http().stats;
-    stats.requests += 1;
-    if status >= 500 {
-        stats.responses_5xx += 1;
-    } else if status >= 400 {
-        stats.responses_4xx += 1;
-    }
-    if keep {
-        (Step::Next, tail)
+        st.stream_chunked = !f.http10;
+        st.deferred_keep_alive = f.keep_alive && !f.http10;
+        Next::Streaming
     } else {
-        (Step::Done, tail)
-    }
+        st.phase = Phase::Idle;
+        st.deadline = clock.saturating_add(secs(crate::http::IDLE_TIMEOUT_MS));
+        if status >= 500 {
+            stats.responses_5xx += 1;
+        } else if status >= 400 {
+            stats.responses_4xx += 1;
+        }
+        Next::Idle
+    };
+    (n, tail, next)
 }
 
 /// The request a handler sees, from a parsed head and its body.

@@ -290,60 +290,41 @@ impl<A: HttpApp> HttpServer<A> {
             .stream
             .lend()
             .ok_or(Error::Stream(StreamError::WriteQueueBusy))?;
-        let st = conn.state;
-        let head_only = st.deferred_head;
+        let st = &mut conn.state;
         let tail = match Response::new(&mut l.wbuf[l.wend..]) {
             Some(mut resp) => {
                 f(&mut resp);
                 let keep = st.deferred_keep_alive && !resp.closes_connection();
-                // The same decisions as for an immediate response (dispatch::step).
-                resp.settle_stream();
-                let status = resp.status();
-                let upgraded = status == 101 && resp.upgrade_protocol().is_some();
-                let streaming = resp.is_streaming()
-                    && !head_only
-                    && !resp.failed()
-                    && !matches!(status, 100..=199 | 204 | 304);
                 let fin = response::Finish {
                     date: &date,
                     keep_alive: keep,
                     http10: st.deferred_http10,
-                    head_only,
+                    head_only: st.deferred_head,
                 };
-                let (n, tail) = resp.finish(&fin);
+                let (n, tail, next) =
+                    dispatch::finish_response(resp, &fin, st, &mut srv.stats, clock);
                 l.wend += n;
-                Some((tail, keep, upgraded, streaming))
+                Some((tail, keep, next))
             }
             None => None,
         };
         conn.stream.restore(l);
-        let Some((tail, keep, upgraded, streaming)) = tail else {
+        let Some((tail, keep, next)) = tail else {
             return Err(Error::Stream(StreamError::WriteBufferFull));
         };
         if !tail.is_empty() {
             let _ = conn.stream.write_static(tail);
         }
-        srv.stats.requests += 1;
-        if upgraded {
-            conn.state.phase = Phase::Upgraded;
-            conn.state.deadline = 0;
-            return TcpServer::<HttpProtocol<A>>::update(app, lp, id);
+        match next {
+            dispatch::Next::Upgraded => {}
+            dispatch::Next::Streaming => dispatch::drain_stream(app, lp, id)?,
+            dispatch::Next::Idle => {
+                if !keep {
+                    conn.stream.close();
+                }
+                dispatch::on_ready(app, lp, id)?;
+            }
         }
-        if streaming {
-            let http10 = conn.state.deferred_http10;
-            conn.state.phase = Phase::Streaming;
-            conn.state.deadline = 0;
-            conn.state.stream_chunked = !http10;
-            conn.state.deferred_keep_alive = keep && !http10;
-            dispatch::drain_stream(app, lp, id)?;
-            return TcpServer::<HttpProtocol<A>>::update(app, lp, id);
-        }
-        conn.state.phase = Phase::Idle;
-        conn.state.deadline = clock.saturating_add(secs(crate::http::IDLE_TIMEOUT_MS));
-        if !keep {
-            conn.stream.close();
-        }
-        dispatch::on_ready(app, lp, id)?;
         TcpServer::<HttpProtocol<A>>::update(app, lp, id)
     }
 }

@@ -96,6 +96,8 @@ pub fn header_digest<'a>(headers: impl IntoIterator<Item = (&'a str, &'a [u8])>)
 /// * `/_/static`: [`BIG`] through `write_static` (zero-copy);
 /// * `/_/defer[?ms]`: parked, answered `deferred:<query>` from a timer via
 ///   `HttpServer::finish_deferred`;
+/// * `/_/defer-busy`: parked, answered `503` from a timer;
+/// * `/_/status?N`: answered with status `N`;
 /// * `/_/toobig`: writes more than the write buffer (the server must answer 500);
 /// * `/_/inject`: tries header injection through `set_header`; the body holds the errors;
 /// * `/_/close`: asks for the connection to close;
@@ -111,6 +113,17 @@ fn finish_deferred(app: &mut TestApp, lp: &mut IoLoop<TestApp>, t: Token) -> Res
     HttpServer::finish_deferred(app, lp, ConnId::from_token(t), |r| {
         let _ = r.set_header("Content-Type", b"text/plain");
         let _ = r.write(b"deferred");
+    })
+}
+
+fn finish_deferred_busy(
+    app: &mut TestApp,
+    lp: &mut IoLoop<TestApp>,
+    t: Token,
+) -> Result<(), Error> {
+    HttpServer::finish_deferred(app, lp, ConnId::from_token(t), |r| {
+        let _ = r.set_status(503);
+        let _ = r.write(b"busy");
     })
 }
 
@@ -152,6 +165,18 @@ impl HttpApp for TestApp {
                     }
                 }
             }
+            "/_/defer-busy" => {
+                let ms = Duration::from_millis(DEFER_MS);
+                match lp.call_later(ms, finish_deferred_busy, req.conn.token()) {
+                    Ok(_) => resp.defer(),
+                    Err(_) => {
+                        let _ = resp.set_status(500);
+                    }
+                }
+            }
+            "/_/status" => {
+                let _ = resp.set_status(req.query.parse().unwrap_or(500));
+            }
             "/_/toobig" => {
                 let chunk = [b'x'; 1024];
                 // Carry on after the error, as a careless handler would: the server must turn
@@ -182,9 +207,17 @@ impl HttpApp for TestApp {
                 let t = self.http.tcp_stats();
                 let _ = write!(
                     resp,
-                    "requests={} timeouts={} evictions={} accepted={} active={} rejected={} \
-                     parked={}",
-                    s.requests, s.timeouts, s.evictions, t.accepted, t.active, t.rejected, t.parked
+                    "requests={} responses_4xx={} responses_5xx={} timeouts={} evictions={} \
+                     accepted={} active={} rejected={} parked={}",
+                    s.requests,
+                    s.responses_4xx,
+                    s.responses_5xx,
+                    s.timeouts,
+                    s.evictions,
+                    t.accepted,
+                    t.active,
+                    t.rejected,
+                    t.parked
                 );
             }
             _ => {
