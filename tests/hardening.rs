@@ -125,7 +125,8 @@ fn big() -> &'static [u8] {
 /// it, zero-copy), `/copy?N` (N bytes copied into the write buffer), `/stream-static?N` (the
 /// first N bytes as the static first part of a streamed response, ended once drained),
 /// `/defer-stream` (parked, then answered from a timer with a streamed body), `/upgrade-long`
-/// (`101` to a 200-byte protocol name, or 500 if refused), `/stats` (counters of the server and
+/// (`101` to a 200-byte protocol name, or 500 if refused), `/upgrade-overflow` (`101`, then
+/// a body larger than the write buffer: the response fails), `/stats` (counters of the server and
 /// its loop), anything else 404.
 struct App {
     http: HttpServer<App>,
@@ -166,6 +167,10 @@ impl HttpApp for App {
                 if resp.upgrade(LONG_PROTOCOL).is_err() {
                     let _ = resp.set_status(500);
                 }
+            }
+            "/upgrade-overflow" => {
+                let _ = resp.upgrade("websocket");
+                while resp.write(&big()[..1024]).is_ok() {}
             }
             "/stream-static" => {
                 // A streamed response whose first part is a static body; the stream ends as
@@ -1055,6 +1060,26 @@ fn deferred_streamed_response_keeps_the_connection_in_step() {
     assert_eq!(first.status, 200);
     assert_eq!(first.body, b"deferred", "{first:?}");
     let second = c.read_response().expect("the pipelined response");
+    assert!(second.is_hello(), "{second:?}");
+}
+
+/// Found by the review that made one function finish immediate and deferred responses: a
+/// response that asked to upgrade and then failed (its body overflowed the write buffer) went
+/// out as a 500, but the connection was switched to the upgraded protocol anyway: the next
+/// pipelined request was handed to `on_upgraded` (which closes) instead of being answered.
+#[test]
+fn failed_upgrade_is_a_500_and_the_connection_stays_http() {
+    let _g = serial();
+    let srv = Srv::start(8, 16 * 1024, 16);
+    let mut c = Client::connect(srv.addr).expect("connect");
+    c.send(b"GET /upgrade-overflow HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .expect("send");
+    let first = c.read_response().expect("the failed upgrade's response");
+    assert_eq!(first.status, 500, "{first:?}");
+    assert_eq!(first.header("Upgrade"), None);
+    let second = c
+        .read_response()
+        .expect("the pipelined request, answered over HTTP");
     assert!(second.is_hello(), "{second:?}");
 }
 

@@ -1026,7 +1026,8 @@ fn deferred_response_is_finished_from_a_timer_and_keep_alive_continues() {
 }
 
 /// An error answered from a timer counts in `responses_4xx`/`responses_5xx` like one answered
-/// at once: the two paths finish responses in one place.
+/// at once (the two paths finish responses in one place), and a failed response as the 500 it
+/// is sent as.
 #[test]
 fn deferred_and_immediate_error_responses_are_counted_alike() {
     let srv = TestServer::start();
@@ -1043,9 +1044,13 @@ fn deferred_and_immediate_error_responses_are_counted_alike() {
     assert_eq!((r.status, &r.body[..]), (503, &b"busy"[..]));
     assert_eq!(srv.stat("responses_5xx"), 2, "the deferred 503");
     assert_eq!(srv.stat("responses_4xx"), 1);
-    // Every request is counted once: 3 answered on `c` and the 4 earlier `/_/stats` (this one
+    // A response that failed (its body outgrew the write buffer) goes out as, and counts as, a 500.
+    let r = c.request("GET /_/toobig HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(r.status, 500);
+    assert_eq!(srv.stat("responses_5xx"), 3, "the failed response");
+    // Every request is counted once: 4 answered on `c` and the 5 earlier `/_/stats` (this one
     // is counted after it has read the counters).
-    assert_eq!(srv.stat("requests"), 3 + 4);
+    assert_eq!(srv.stat("requests"), 4 + 5);
 }
 
 #[test]

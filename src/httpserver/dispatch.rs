@@ -498,12 +498,13 @@ pub(super) fn finish_response(
     clock: u32,
 ) -> (usize, &'static [u8], Next) {
     resp.settle_stream();
-    let status = resp.status();
+    // A failed response goes out as a plain 500 (`Response::finish`): it neither switches
+    // protocols nor streams, and it is counted as the 500 it is.
+    let failed = resp.failed();
+    let status = if failed { 500 } else { resp.status() };
     let upgraded = status == 101 && resp.upgrade_protocol().is_some();
-    let streaming = resp.is_streaming()
-        && !f.head_only
-        && !resp.failed()
-        && !matches!(status, 100..=199 | 204 | 304);
+    let streaming =
+        resp.is_streaming() && !f.head_only && !failed && !matches!(status, 100..=199 | 204 | 304);
     let (n, tail) = resp.finish(f);
     stats.requests += 1;
     let next = if upgraded {
