@@ -22,7 +22,6 @@ use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -428,51 +427,6 @@ fn samples(text: &str) -> BTreeMap<String, f64> {
         .collect()
 }
 
-/// `promtool check metrics` on `text`: `Ok(lines it printed)`, or `Err(why)` to skip.
-fn promtool(text: &str) -> Result<Vec<String>, String> {
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    READY
-        .get_or_init(|| {
-            let has = || Command::new("promtool").arg("--version").output().is_ok();
-            if has() {
-                return Ok(());
-            }
-            if !status_common::is_root() {
-                return Err("promtool missing and not root: not installing prometheus".into());
-            }
-            status_common::apt_install("prometheus");
-            if has() {
-                Ok(())
-            } else {
-                Err("apt-get install prometheus did not provide promtool".into())
-            }
-        })
-        .clone()?;
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("promtool: {e}"))?;
-    let mut stdin = child.stdin.take().expect("stdin");
-    let input = text.as_bytes().to_vec();
-    let writer = thread::spawn(move || stdin.write_all(&input));
-    let out = child.wait_with_output().expect("promtool output");
-    let _ = writer.join();
-    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .chain(String::from_utf8_lossy(&out.stderr).lines())
-        .filter(|l| !l.trim().is_empty())
-        .map(str::to_owned)
-        .collect();
-    // 0: clean; 3: lint problems only (listed). Anything else is a failure of its own.
-    if !matches!(out.status.code(), Some(0 | 3)) {
-        lines.push(format!("promtool exited with {}", out.status));
-    }
-    Ok(lines)
-}
-
 #[test]
 fn metrics_pass_promtool_and_match_the_host() {
     let fw = Firmware::start();
@@ -490,24 +444,9 @@ fn metrics_pass_promtool_and_match_the_host() {
     let text = r.text();
     assert!(text.ends_with('\n'), "the exposition ends with a newline");
 
-    match promtool(&text) {
+    match status_common::promtool_problems(&text) {
         Err(why) => eprintln!("SKIP promtool: {why}"),
-        Ok(lines) => {
-            let bad: Vec<&String> = lines
-                .iter()
-                .filter(|l| {
-                    !(l.starts_with("node_memory_")
-                        && l.ends_with(
-                            "metric names should be written in 'snake_case' not 'camelCase'",
-                        ))
-                })
-                .collect();
-            assert!(bad.is_empty(), "promtool check metrics: {bad:#?}");
-            eprintln!(
-                "promtool check metrics: {} camelCase lint lines on node_memory_*, nothing else",
-                lines.len()
-            );
-        }
+        Ok(bad) => assert!(bad.is_empty(), "promtool check metrics: {bad:#?}"),
     }
 
     let s = samples(&text);
@@ -1077,18 +1016,12 @@ fn large_documents_stream_in_windows() {
         for i in 1..=2 {
             assert!(text.contains(&format!("node_network_up{{device=\"va{i}\"}} ")));
         }
-        match promtool(&text) {
+        match status_common::promtool_problems(&text) {
             Err(why) => eprintln!("SKIP promtool: {why}"),
-            Ok(lines) => {
-                let bad: Vec<&String> = lines
-                    .iter()
-                    .filter(|l| !(l.starts_with("node_memory_") && l.contains("'camelCase'")))
-                    .collect();
-                assert!(
-                    bad.is_empty(),
-                    "promtool on the streamed /metrics: {bad:#?}"
-                );
-            }
+            Ok(bad) => assert!(
+                bad.is_empty(),
+                "promtool on the streamed /metrics: {bad:#?}"
+            ),
         }
         // The connection stays usable after a streamed document.
         let again = c.request("GET", "/metrics", &[]).expect("a second GET");

@@ -8,9 +8,11 @@
 //! root it is installed with `apt-get`, otherwise that check is skipped with a message. The
 //! JSON checks need `python3` (skipped with a message when it is absent).
 
+#[path = "common/status.rs"]
+mod status_common;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use edgeloop::ioloop::Instant;
@@ -119,82 +121,12 @@ print(d["cpu"]["total"] is not None)
 print(d["server"]["requests_total"])
 "#;
 
-/// `promtool check metrics` on `text`: `Ok(problems)` or `Err(reason)` to skip.
-fn promtool(text: &str) -> Result<Vec<String>, String> {
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    READY.get_or_init(install_promtool).clone()?;
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run promtool: {e}"))?;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .chain(String::from_utf8_lossy(&out.stderr).lines())
-        .map(str::to_owned)
-        .filter(|l| !l.trim().is_empty())
-        .collect();
-    if !out.status.success() && lines.is_empty() {
-        lines.push(format!("promtool exited with {}", out.status));
-    }
-    eprintln!("promtool check metrics: {}", out.status);
-    for l in &lines {
-        eprintln!("  {l}");
-    }
-    Ok(lines)
-}
-
-fn install_promtool() -> Result<(), String> {
-    let has = || Command::new("promtool").arg("--version").output().is_ok();
-    if has() {
-        return Ok(());
-    }
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err("promtool missing and not root: cannot apt-get install prometheus".into());
-    }
-    let apt = |args: &[&str]| {
-        Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !apt(&["install", "-y", "-q", "prometheus"]) {
-        apt(&["update", "-q"]);
-        apt(&["install", "-y", "-q", "prometheus"]);
-    }
-    if has() {
-        Ok(())
-    } else {
-        Err("apt-get install prometheus did not provide promtool".into())
-    }
-}
-
 /// Checks promtool's verdict: nothing but the camelCase lint node_exporter's own
 /// `node_memory_*` names get.
 fn assert_promtool_clean(text: &str) {
-    match promtool(text) {
+    match status_common::promtool_problems(text) {
         Err(why) => eprintln!("SKIP: {why}"),
-        Ok(problems) => {
-            let bad: Vec<_> = problems
-                .iter()
-                .filter(|l| {
-                    !(l.starts_with("node_memory_")
-                        && l.contains("should be written in 'snake_case' not 'camelCase'"))
-                })
-                .collect();
-            assert!(bad.is_empty(), "promtool problems: {bad:#?}");
-        }
+        Ok(bad) => assert!(bad.is_empty(), "promtool problems: {bad:#?}"),
     }
 }
 

@@ -1,5 +1,5 @@
-//! Shared helpers of `tests/status_firmware.rs` and `tests/status_browser.rs`, included by both
-//! with `#[path = "common/status.rs"] mod status_common;`.
+//! Shared helpers of `tests/status_firmware.rs`, `tests/status_browser.rs` and
+//! `tests/status_format.rs`, included with `#[path = "common/status.rs"] mod status_common;`.
 //!
 //! * [`Firmware`]: the real `examples/status` binary as a child process, found through
 //!   `EDGELOOP_STATUS_BIN` or next to the test executable, started through
@@ -9,7 +9,8 @@
 //!   clients share.
 //! * [`Json`]: a JSON document parsed by Python's `json` module (strictly: duplicate keys and
 //!   `NaN` are errors) and flattened into `path → value` for the checks.
-//! * Readers of the host's own `/proc` and `/sys` through std, to compare the firmware with.
+//! * Readers of the host's own `/proc` and `/sys` through std, to compare the firmware with, and
+//!   [`promtool_problems`] for an exposition.
 //!
 //! Only 127.0.0.1 is ever used.
 
@@ -61,6 +62,59 @@ pub fn apt_install(package: &str) -> bool {
     }
     apt(&["update", "-q"]);
     apt(&["install", "-y", "-q", package])
+}
+
+/// The one lint `promtool check metrics` may report on the exposition: node_exporter's own
+/// `node_memory_*` names, kept as they are for existing dashboards, are camelCase.
+const ALLOWED_PROMTOOL_LINT: &str =
+    "metric names should be written in 'snake_case' not 'camelCase'";
+
+/// `promtool check metrics` on `text` (installed from Debian's `prometheus` when missing and
+/// root): `Ok(problems)`, every line it printed but [`ALLOWED_PROMTOOL_LINT`] on a
+/// `node_memory_*` name, plus its exit status when that is neither 0 (clean) nor 3 (lint
+/// only); `Err(why)` to skip.
+pub fn promtool_problems(text: &str) -> Result<Vec<String>, String> {
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    READY
+        .get_or_init(|| {
+            let has = || Command::new("promtool").arg("--version").output().is_ok();
+            if has() {
+                return Ok(());
+            }
+            if !is_root() {
+                return Err("promtool missing and not root: not installing prometheus".into());
+            }
+            apt_install("prometheus");
+            if has() {
+                Ok(())
+            } else {
+                Err("apt-get install prometheus did not provide promtool".into())
+            }
+        })
+        .clone()?;
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("promtool: {e}"))?;
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = text.as_bytes().to_vec();
+    let writer = thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().expect("promtool output");
+    let _ = writer.join();
+    let mut problems: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .chain(String::from_utf8_lossy(&out.stderr).lines())
+        .filter(|l| !l.trim().is_empty())
+        .filter(|l| !(l.starts_with("node_memory_") && l.ends_with(ALLOWED_PROMTOOL_LINT)))
+        .map(str::to_owned)
+        .collect();
+    if !matches!(out.status.code(), Some(0 | 3)) {
+        problems.push(format!("promtool exited with {}", out.status));
+    }
+    Ok(problems)
 }
 
 // ---------------------------------------------------------------------------------------------
