@@ -11,8 +11,6 @@
 #[path = "common/status.rs"]
 mod status_common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use edgeloop::ioloop::Instant;
@@ -81,29 +79,13 @@ fn page(snap: &Snapshot) -> String {
     String::from_utf8(buf[..n].to_vec()).expect("page is UTF-8")
 }
 
-/// Runs `python3 -c script` with `input` on stdin; `None` (with a message) without python3.
+/// Runs `python3 -c script` with `input` on stdin and asserts it succeeded; `None` (with a
+/// message) without python3.
 fn python(script: &str, input: &[u8]) -> Option<String> {
-    let child = Command::new("python3")
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("SKIP: python3 not available ({e}); JSON not parsed");
-            return None;
-        }
-    };
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "python3 failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(String::from_utf8(out.stdout).unwrap())
+    if !status_common::python_available() {
+        return None;
+    }
+    Some(status_common::python(script, input).unwrap_or_else(|e| panic!("python3 failed: {e}")))
 }
 
 /// Parses the status JSON with Python and prints the values the tests compare, one a line.
