@@ -2,57 +2,20 @@
 //! arbitrary bytes, and a request-smuggling corpus (Tornado's and HTTP Garden's classic cases).
 
 use edgeloop::http::{
-    ChunkError, ChunkedDecoder, EMPTY_HEADER, Framing, Head, HeadError, MAX_BODY_BYTES,
-    MAX_HEAD_BYTES, MAX_HEADERS, MAX_URI_BYTES, Method, TargetForm, parse_head,
+    ChunkError, ChunkedDecoder, EMPTY_HEADER, Framing, HeadError, MAX_BODY_BYTES, MAX_HEAD_BYTES,
+    MAX_HEADERS, MAX_URI_BYTES, Method, TargetForm, parse_head,
 };
+use edgeloop_testing::OwnedHead;
 use proptest::prelude::*;
 
-type Parsed = Result<Option<Owned>, HeadError>;
-
-/// The parts of a [`Head`] worth comparing, copied out of the borrowed buffer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Owned {
-    method: Method,
-    method_token: String,
-    target: String,
-    path: String,
-    version: u8,
-    headers: Vec<(String, Vec<u8>)>,
-    len: usize,
-    framing: Framing,
-    keep_alive: bool,
-    expect_continue: bool,
-    host: Option<Vec<u8>>,
-}
-
-impl From<Head<'_, '_>> for Owned {
-    fn from(h: Head<'_, '_>) -> Self {
-        Self {
-            method: h.method,
-            method_token: h.method_token.to_owned(),
-            target: h.target.to_owned(),
-            path: h.path.to_owned(),
-            version: h.version,
-            headers: h
-                .headers
-                .iter()
-                .map(|f| (f.name.to_owned(), f.value.to_vec()))
-                .collect(),
-            len: h.len,
-            framing: h.framing,
-            keep_alive: h.keep_alive,
-            expect_continue: h.expect_continue,
-            host: h.host.map(<[u8]>::to_vec),
-        }
-    }
-}
+type Parsed = Result<Option<OwnedHead>, HeadError>;
 
 fn parse(buf: &[u8]) -> Parsed {
     let mut headers = [EMPTY_HEADER; MAX_HEADERS];
-    parse_head(buf, &mut headers).map(|o| o.map(Owned::from))
+    parse_head(buf, &mut headers).map(|o| o.as_ref().map(OwnedHead::from))
 }
 
-fn accepted(buf: &[u8]) -> Owned {
+fn accepted(buf: &[u8]) -> OwnedHead {
     match parse(buf) {
         Ok(Some(h)) => h,
         other => panic!("{:?} -> {other:?}", String::from_utf8_lossy(buf)),

@@ -29,6 +29,12 @@
 //! assert_eq!(resp.body, b"Hello, world");
 //! println!("{}", server.url("/"));
 //! ```
+//!
+//! [`OwnedHead`] copies a parsed request head out of its buffer, for tests that compare parses.
+
+mod head;
+
+pub use head::OwnedHead;
 
 use std::boxed::Box;
 use std::format;

@@ -17,56 +17,18 @@ use edgeloop::http::{
     MAX_URI_BYTES, Method, TargetForm, parse_head,
 };
 use edgeloop_fuzz::Rng;
+use edgeloop_testing::OwnedHead;
 use libfuzzer_sys::fuzz_target;
 
-/// An owned copy of a parsed head, to compare the results of several parses.
-#[derive(Debug, PartialEq, Eq)]
-struct Summary {
-    method: Method,
-    method_token: String,
-    target: String,
-    target_form: TargetForm,
-    path: String,
-    authority: Option<String>,
-    version: u8,
-    headers: Vec<(String, Vec<u8>)>,
-    len: usize,
-    framing: Framing,
-    keep_alive: bool,
-    expect_continue: bool,
-    host: Option<Vec<u8>>,
-}
-
-type Parsed = Result<Option<Summary>, HeadError>;
-
-fn summarize(h: &Head<'_, '_>) -> Summary {
-    Summary {
-        method: h.method,
-        method_token: h.method_token.to_owned(),
-        target: h.target.to_owned(),
-        target_form: h.target_form,
-        path: h.path.to_owned(),
-        authority: h.authority.map(str::to_owned),
-        version: h.version,
-        headers: h
-            .headers
-            .iter()
-            .map(|f| (f.name.to_owned(), f.value.to_vec()))
-            .collect(),
-        len: h.len,
-        framing: h.framing,
-        keep_alive: h.keep_alive,
-        expect_continue: h.expect_continue,
-        host: h.host.map(<[u8]>::to_vec),
-    }
-}
+/// Parsed heads are compared as owned copies.
+type Parsed = Result<Option<OwnedHead>, HeadError>;
 
 fn parse(data: &[u8]) -> Parsed {
     let mut headers = [EMPTY_HEADER; MAX_HEADERS];
     let r = parse_head(data, &mut headers)?;
     Ok(r.map(|h| {
         check_head(data, &h);
-        summarize(&h)
+        OwnedHead::from(&h)
     }))
 }
 
