@@ -408,24 +408,20 @@ pub fn start_refresh<A: StatusApp>(app: &mut A, lp: &mut IoLoop<A>) -> Result<()
 /// new status to every event stream. Runs from [`start_refresh`]'s periodic callback.
 pub fn refresh<A: StatusApp>(app: &mut A, lp: &mut IoLoop<A>, _: Token) -> Result<(), Error> {
     let http = app.http();
-    let tcp = http.tcp_stats();
+    let connections_open = http.tcp_stats().active as u64;
+    let requests_served = http.stats().requests;
     let (bytes_in, bytes_out) = http.tcp().byte_totals();
+    let svc = app.status();
     let figures = ServerFigures {
-        uptime_s: 0,
-        connections_open: tcp.active as u64,
-        requests_served: http.stats().requests,
+        uptime_s: lp.time().saturating_duration_since(svc.started).as_secs(),
+        connections_open,
+        requests_served,
         bytes_in,
         bytes_out,
         rss_bytes: super::process::read_process_memory()
             .ok()
             .and_then(|m| m.rss_bytes),
-        static_memory_bytes: 0,
-    };
-    let svc = app.status();
-    let figures = ServerFigures {
-        uptime_s: lp.time().saturating_duration_since(svc.started).as_secs(),
         static_memory_bytes: svc.static_memory_bytes,
-        ..figures
     };
     svc.snapshot.refresh(lp.time(), figures);
     svc.seq += 1;
