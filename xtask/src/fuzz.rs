@@ -355,10 +355,7 @@ pub fn run(root: &Path, opts: &Options) -> Result<Vec<(String, Stats)>, String> 
 #[cfg(test)]
 mod tests {
     use super::{Options, parse_args, parse_stats};
-
-    fn args(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| s.to_string()).collect()
-    }
+    use crate::tests::args;
 
     #[test]
     fn fuzz_args() {

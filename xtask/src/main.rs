@@ -188,7 +188,8 @@ fn repo_root() -> PathBuf {
 mod tests {
     use super::parse_build;
 
-    fn args(v: &[&str]) -> Vec<String> {
+    /// Command-line words, owned, as the parsers take them.
+    pub(crate) fn args(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
     }
 

@@ -341,10 +341,7 @@ pub fn run(root: &Path, opts: &Options) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn args(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| s.to_string()).collect()
-    }
+    use crate::tests::args;
 
     #[test]
     fn options() {
