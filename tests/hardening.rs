@@ -267,13 +267,24 @@ impl Srv {
 
     /// The `/stats` counters (the asking connection counts as active).
     fn stats(&self) -> HashMap<String, u64> {
+        self.try_stats()
+            .expect("GET /stats answered 503: every slot is busy")
+    }
+
+    /// [`stats`](Self::stats), or `None` when the server answered `503` (every slot busy, as
+    /// right after a flood, until the loop has seen the flood's connections close).
+    fn try_stats(&self) -> Option<HashMap<String, u64>> {
         let r = get(self.addr, "/stats").expect("GET /stats");
+        if r.status == 503 {
+            return None;
+        }
         assert_eq!(r.status, 200);
-        String::from_utf8_lossy(&r.body)
+        let counters = String::from_utf8_lossy(&r.body)
             .split_whitespace()
             .filter_map(|kv| kv.split_once('='))
             .map(|(k, v)| (k.to_owned(), v.parse().expect("counter")))
-            .collect()
+            .collect();
+        Some(counters)
     }
 
     /// Waits until only the asking connection is open; returns the last counters.
@@ -286,13 +297,17 @@ impl Srv {
     fn wait_active(&self, limit: Duration, others: u64) -> HashMap<String, u64> {
         let deadline = Instant::now() + limit;
         loop {
-            let s = self.stats();
-            if s["active"] <= 1 + others && s["parked"] == 0 {
-                return s;
+            let s = self.try_stats();
+            if let Some(s) = s
+                .as_ref()
+                .filter(|s| s["active"] <= 1 + others && s["parked"] == 0)
+            {
+                return s.clone();
             }
             assert!(
                 Instant::now() < deadline,
-                "connections still open after {limit:?}: {s:?}"
+                "connections still open after {limit:?}: {}",
+                s.map_or("every slot busy (503)".to_owned(), |s| format!("{s:?}"))
             );
             thread::sleep(Duration::from_millis(20));
         }
