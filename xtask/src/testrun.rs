@@ -86,6 +86,12 @@ pub fn executable_job(
         Some(r) => {
             let mut c = Command::new(r);
             c.arg(&exe.path);
+            // One test at a time under the emulator: qemu-user (7.2, Debian 12) can deadlock
+            // the child of a `fork` taken while other guest threads are running code (seen: a
+            // status_firmware test's spawn of the firmware hung in the forked child, both of
+            // its threads in futex waits, until the job timeout). With one test thread, the
+            // threads left at a spawn are blocked in system calls. Costs a few seconds a job.
+            c.env("RUST_TEST_THREADS", "1");
             c
         }
         None => Command::new(&exe.path),
@@ -345,6 +351,27 @@ mod tests {
                    finished in 1.0s\nnoise\ntest result: FAILED. 2 passed; 1 failed; 0 ignored\n";
         assert_eq!(libtest_counts(log), "65 passed, 1 failed, 1 ignored");
         assert_eq!(libtest_counts(""), "0 passed");
+    }
+
+    #[test]
+    fn emulated_jobs_run_one_test_at_a_time() {
+        let exe = Executable {
+            label: "test x".into(),
+            path: "/t/x".into(),
+            package_dir: "/t".into(),
+            package: "p".into(),
+        };
+        let threads = |job: &Job| {
+            job.commands[0]
+                .get_envs()
+                .find(|(k, _)| *k == "RUST_TEST_THREADS")
+                .and_then(|(_, v)| v.map(|v| v.to_owned()))
+        };
+        let emulated = executable_job("qemu-arm", &exe, Some("qemu-arm"), &[]);
+        assert_eq!(emulated.commands[0].get_program(), "qemu-arm");
+        assert_eq!(threads(&emulated), Some("1".into()));
+        let native = executable_job("host", &exe, None, &[]);
+        assert_eq!(threads(&native), None);
     }
 
     #[test]
